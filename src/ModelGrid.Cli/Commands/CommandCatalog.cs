@@ -1,0 +1,11 @@
+using System.CommandLine;
+
+namespace ModelGrid.Cli.Commands;
+
+/// <summary>Every top-level <c>modelgrid</c> command; each lives in its own file.</summary>
+static class CommandCatalog
+{
+    public static IEnumerable<Command> All() =>
+    [
+    ];
+}

@@ -1,0 +1,31 @@
+using ModelGrid.Engine.Tensors;
+
+namespace ModelGrid.Engine.Quants;
+
+/// <summary>How a matrix multiply encodes the activation vector before dotting it with weight rows.</summary>
+public enum ActivationEncoding
+{
+    /// <summary>Plain little-endian float32.</summary>
+    F32,
+    /// <summary>ggml Q8_0 blocks (32 values, one fp16 scale), as llama.cpp uses for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights.</summary>
+    Q8_0,
+    /// <summary>ggml Q8_K blocks (256 values, f32 scale, 16 block sums), as llama.cpp uses for K-quant weights.</summary>
+    Q8_K,
+}
+
+/// <summary>
+/// The kernels of one weight type: decode a row, and dot a row with an activation vector that was
+/// encoded once per matrix multiply (see <see cref="ActivationEncoding"/>).
+/// </summary>
+public interface IRowKernel
+{
+    GgmlType Type { get; }
+
+    ActivationEncoding Activations { get; }
+
+    /// <summary>Decodes one row of weights (whole blocks) to float32.</summary>
+    void Dequantize(ReadOnlySpan<byte> row, Span<float> destination);
+
+    /// <summary>Dot product of one weight row with activations encoded as <see cref="Activations"/>.</summary>
+    float Dot(ReadOnlySpan<byte> row, ReadOnlySpan<byte> encodedActivations);
+}
