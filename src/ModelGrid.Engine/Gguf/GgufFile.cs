@@ -24,7 +24,7 @@ public sealed unsafe class GgufFile : IDisposable
     public uint Version { get; }
     public int Alignment { get; }
     public long DataOffset { get; }
-    public IReadOnlyDictionary<string, object> Metadata { get; }
+    public GgufMetadata Metadata { get; }
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
 
     GgufFile(string path)
@@ -60,12 +60,12 @@ public sealed unsafe class GgufFile : IDisposable
                 if (!metadata.TryAdd(key, ReadValue(ref reader, type, key)))
                     throw reader.Error($"metadata key '{key}' appears twice");
             }
-            Metadata = metadata;
+            Metadata = new GgufMetadata(metadata, name);
 
             Alignment = DefaultAlignment;
             if (metadata.TryGetValue("general.alignment", out object? alignment))
             {
-                long value = ToInt64(alignment, "general.alignment");
+                long value = GgufMetadata.ToInt64(alignment, "general.alignment");
                 if (value <= 0 || value > 1 << 20 || (value & (value - 1)) != 0)
                     throw reader.Error($"general.alignment {value} is not a power of two");
                 Alignment = (int)value;
@@ -214,72 +214,7 @@ public sealed unsafe class GgufFile : IDisposable
         return values;
     }
 
-    // ---- metadata access ----
-
-    public string Architecture => GetString("general.architecture");
-
-    public bool Contains(string key) => Metadata.ContainsKey(key);
-
-    public string GetString(string key) => TryGetString(key) ?? throw Missing(key);
-
-    public string? TryGetString(string key) => Metadata.TryGetValue(key, out object? value)
-        ? value as string ?? throw WrongType(key, "a string", value)
-        : null;
-
-    public long GetInteger(string key) => TryGetInteger(key) ?? throw Missing(key);
-
-    public long? TryGetInteger(string key) => Metadata.TryGetValue(key, out object? value) ? ToInt64(value, key) : null;
-
-    public double GetFloat(string key) => TryGetFloat(key) ?? throw Missing(key);
-
-    public double? TryGetFloat(string key) => Metadata.TryGetValue(key, out object? value)
-        ? value switch
-        {
-            float f => f,
-            double d => d,
-            _ => ToInt64(value, key),
-        }
-        : null;
-
-    public bool? TryGetBool(string key) => Metadata.TryGetValue(key, out object? value)
-        ? value as bool? ?? throw WrongType(key, "a bool", value)
-        : null;
-
-    public string[]? TryGetStringArray(string key) => Metadata.TryGetValue(key, out object? value)
-        ? value as string[] ?? throw WrongType(key, "an array of strings", value)
-        : null;
-
-    /// <summary>An integer array of any integer element type, widened to long.</summary>
-    public long[]? TryGetIntegerArray(string key) => Metadata.TryGetValue(key, out object? value)
-        ? value switch
-        {
-            Array array when array.GetType().GetElementType() is { IsPrimitive: true } t && t != typeof(float) && t != typeof(double) && t != typeof(bool)
-                => array.Cast<object>().Select(v => ToInt64(v, key)).ToArray(),
-            _ => throw WrongType(key, "an array of integers", value),
-        }
-        : null;
-
-    public float[]? TryGetFloatArray(string key) => Metadata.TryGetValue(key, out object? value)
-        ? value as float[] ?? throw WrongType(key, "an array of float32", value)
-        : null;
-
-    static long ToInt64(object value, string key) => value switch
-    {
-        byte v => v,
-        sbyte v => v,
-        ushort v => v,
-        short v => v,
-        uint v => v,
-        int v => v,
-        ulong v => v <= long.MaxValue ? (long)v : throw new GgufFormatException($"metadata '{key}' value {v} is out of range"),
-        long v => v,
-        _ => throw WrongType(key, "an integer", value),
-    };
-
-    GgufFormatException Missing(string key) => new($"{Path.GetFileName(FilePath)}: metadata '{key}' is missing");
-
-    static GgufFormatException WrongType(string key, string expected, object actual) =>
-        new($"metadata '{key}' should be {expected} but is {actual.GetType().Name}");
+    public string Architecture => Metadata.GetString("general.architecture");
 
     // ---- tensor access ----
 

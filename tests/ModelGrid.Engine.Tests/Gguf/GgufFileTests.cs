@@ -46,20 +46,20 @@ public sealed class GgufFileTests : IDisposable
         Assert.Equal(3u, file.Version);
         Assert.Equal(64, file.Alignment);
         Assert.Equal("test", file.Architecture);
-        Assert.Equal(200, file.GetInteger("u8"));
-        Assert.Equal(-5, file.GetInteger("i8"));
-        Assert.Equal(60000, file.GetInteger("u16"));
-        Assert.Equal(-30000, file.GetInteger("i16"));
-        Assert.Equal(4000000000, file.GetInteger("u32"));
-        Assert.Equal(-7, file.GetInteger("i32"));
-        Assert.Equal(1.5, file.GetFloat("f32"));
-        Assert.True(file.TryGetBool("flag"));
-        Assert.Equal((long)(ulong.MaxValue / 3), file.GetInteger("u64"));
-        Assert.Equal(long.MinValue / 3, file.GetInteger("i64"));
-        Assert.Equal(Math.PI, file.GetFloat("f64"));
-        Assert.Equal(["a", "日本", ""], file.TryGetStringArray("strings")!);
-        Assert.Equal([1L, -2, 3], file.TryGetIntegerArray("ints")!);
-        Assert.Equal([0.25f], file.TryGetFloatArray("floats")!);
+        Assert.Equal(200, file.Metadata.GetInteger("u8"));
+        Assert.Equal(-5, file.Metadata.GetInteger("i8"));
+        Assert.Equal(60000, file.Metadata.GetInteger("u16"));
+        Assert.Equal(-30000, file.Metadata.GetInteger("i16"));
+        Assert.Equal(4000000000, file.Metadata.GetInteger("u32"));
+        Assert.Equal(-7, file.Metadata.GetInteger("i32"));
+        Assert.Equal(1.5, file.Metadata.GetFloat("f32"));
+        Assert.True(file.Metadata.TryGetBool("flag"));
+        Assert.Equal((long)(ulong.MaxValue / 3), file.Metadata.GetInteger("u64"));
+        Assert.Equal(long.MinValue / 3, file.Metadata.GetInteger("i64"));
+        Assert.Equal(Math.PI, file.Metadata.GetFloat("f64"));
+        Assert.Equal(["a", "日本", ""], file.Metadata.TryGetStringArray("strings")!);
+        Assert.Equal([1L, -2, 3], file.Metadata.TryGetIntegerArray("ints")!);
+        Assert.Equal([0.25f], file.Metadata.TryGetFloatArray("floats")!);
         var tensor = file.GetTensor("t");
         Assert.Equal([16L, 4], tensor.Dimensions);
         Assert.Equal(data, file.Data(tensor).ToArray());
@@ -70,8 +70,8 @@ public sealed class GgufFileTests : IDisposable
     {
         using var file = GgufFile.Open(WriteValid());
         Assert.Contains("'blk.9.attn_q.weight' is missing", Assert.Throws<GgufFormatException>(() => file.GetTensor("blk.9.attn_q.weight")).Message);
-        Assert.Contains("'qwen3.block_count' is missing", Assert.Throws<GgufFormatException>(() => file.GetInteger("qwen3.block_count")).Message);
-        Assert.Contains("should be a string", Assert.Throws<GgufFormatException>(() => file.GetString("count")).Message);
+        Assert.Contains("'qwen3.block_count' is missing", Assert.Throws<GgufFormatException>(() => file.Metadata.GetInteger("qwen3.block_count")).Message);
+        Assert.Contains("should be a string", Assert.Throws<GgufFormatException>(() => file.Metadata.GetString("count")).Message);
     }
 
     [Fact]
