@@ -36,6 +36,10 @@ public sealed class GgufMetadata(IReadOnlyDictionary<string, object> values, str
         ? value as bool? ?? throw WrongType(key, "a bool", value)
         : null;
 
+    public bool[]? TryGetBoolArray(string key) => values.TryGetValue(key, out object? value)
+        ? value as bool[] ?? throw WrongType(key, "an array of bools", value)
+        : null;
+
     public string[]? TryGetStringArray(string key) => values.TryGetValue(key, out object? value)
         ? value as string[] ?? throw WrongType(key, "an array of strings", value)
         : null;

@@ -32,6 +32,9 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
 
     public override IEnumerable<string> TensorNames => _tensors.Keys;
 
+    /// <summary>Checkpoint conventions the GGUF converter rewrites (e.g. Qwen3.5's zero-centered norms and A_log) are still in place.</summary>
+    public override bool HasHuggingFaceConventions => true;
+
     public static new HuggingFaceModelSource Open(string folder)
     {
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(folder));
@@ -87,7 +90,7 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
             var file = new SafetensorsFile(shard);
             _files.Add(file);
             foreach (var tensor in file.Tensors.Values)
-                if (GgufTensorName(tensor.Name) is { } ggufName)
+                if (GgufTensorName(tensor.Name, Architecture) is { } ggufName)
                     _tensors[ggufName] = (file, tensor);
         }
     }
@@ -108,15 +111,6 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
         }
     }
 
-    public override WeightTensor[] GetExperts(string stackedName, int expertCount, long rowLength, long rows)
-    {
-        if (_tensors.ContainsKey(stackedName))
-            return base.GetExperts(stackedName, expertCount, rowLength, rows);
-        // blk.N.ffn_gate_exps.weight -> blk.N.ffn_gate_exps.E.weight, the per-expert names GgufTensorName gives.
-        string prefix = stackedName[..^".weight".Length];
-        return Enumerable.Range(0, expertCount).Select(e => GetTensor($"{prefix}.{e}.weight", rowLength, rows)).ToArray();
-    }
-
     public override void Dispose()
     {
         foreach (var file in _files)
@@ -124,7 +118,7 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
     }
 
     /// <summary>llama.cpp's tensor name for a Hugging Face one (the converter's mapping), or null for tensors the engine does not use.</summary>
-    internal static string? GgufTensorName(string hfName)
+    internal static string? GgufTensorName(string hfName, string architecture)
     {
         string name = LanguageModelPrefix().Replace(hfName, "model.");
         switch (name)
@@ -136,44 +130,59 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
         var match = LayerTensor().Match(name);
         if (!match.Success)
             return null;
-        string layer = match.Groups["layer"].Value, path = match.Groups["path"].Value, kind = match.Groups["kind"].Value;
+        string layer = match.Groups["layer"].Value, path = match.Groups["path"].Value;
         var expert = ExpertTensor().Match(path);
-        string? mapped = expert.Success
-            ? $"{LayerTensorNames.GetValueOrDefault("mlp.experts." + expert.Groups["proj"].Value)}.{expert.Groups["expert"].Value}"
-            : LayerTensorNames.GetValueOrDefault(path);
-        return mapped is null || mapped.StartsWith('.') ? null : $"blk.{layer}.{mapped}.{kind}";
+        if (expert.Success)
+            return $"blk.{layer}.{LayerTensorNames[expert.Groups["proj"].Value].Replace(".weight", "")}.{expert.Groups["expert"].Value}.weight";
+        if (path == "post_attention_layernorm.weight" && architecture is "qwen35" or "qwen35moe")
+            return $"blk.{layer}.post_attention_norm.weight";
+        return LayerTensorNames.TryGetValue(path, out string? mapped) ? $"blk.{layer}.{mapped}" : null;
     }
 
     static readonly Dictionary<string, string> LayerTensorNames = new(StringComparer.Ordinal)
     {
-        ["input_layernorm"] = "attn_norm",
-        ["post_attention_layernorm"] = "ffn_norm",
-        ["self_attn.q_proj"] = "attn_q",
-        ["self_attn.k_proj"] = "attn_k",
-        ["self_attn.v_proj"] = "attn_v",
-        ["self_attn.o_proj"] = "attn_output",
-        ["self_attn.q_norm"] = "attn_q_norm",
-        ["self_attn.k_norm"] = "attn_k_norm",
-        ["mlp.gate_proj"] = "ffn_gate",
-        ["mlp.up_proj"] = "ffn_up",
-        ["mlp.down_proj"] = "ffn_down",
-        ["mlp.gate"] = "ffn_gate_inp",
-        ["mlp.experts.gate_proj"] = "ffn_gate_exps",
-        ["mlp.experts.up_proj"] = "ffn_up_exps",
-        ["mlp.experts.down_proj"] = "ffn_down_exps",
-        ["mlp.shared_expert.gate_proj"] = "ffn_gate_shexp",
-        ["mlp.shared_expert.up_proj"] = "ffn_up_shexp",
-        ["mlp.shared_expert.down_proj"] = "ffn_down_shexp",
-        ["mlp.shared_expert_gate"] = "ffn_gate_inp_shexp",
+        ["input_layernorm.weight"] = "attn_norm.weight",
+        ["post_attention_layernorm.weight"] = "ffn_norm.weight",
+        ["self_attn.q_proj.weight"] = "attn_q.weight",
+        ["self_attn.k_proj.weight"] = "attn_k.weight",
+        ["self_attn.v_proj.weight"] = "attn_v.weight",
+        ["self_attn.q_proj.bias"] = "attn_q.bias",
+        ["self_attn.k_proj.bias"] = "attn_k.bias",
+        ["self_attn.v_proj.bias"] = "attn_v.bias",
+        ["self_attn.o_proj.weight"] = "attn_output.weight",
+        ["self_attn.q_norm.weight"] = "attn_q_norm.weight",
+        ["self_attn.k_norm.weight"] = "attn_k_norm.weight",
+        ["mlp.gate_proj.weight"] = "ffn_gate.weight",
+        ["mlp.up_proj.weight"] = "ffn_up.weight",
+        ["mlp.down_proj.weight"] = "ffn_down.weight",
+        ["mlp.gate.weight"] = "ffn_gate_inp.weight",
+        ["gate_proj"] = "ffn_gate_exps.weight",
+        ["up_proj"] = "ffn_up_exps.weight",
+        ["down_proj"] = "ffn_down_exps.weight",
+        ["mlp.experts.gate_up_proj"] = "ffn_gate_up_exps.weight",
+        ["mlp.experts.down_proj"] = "ffn_down_exps.weight",
+        ["mlp.shared_expert.gate_proj.weight"] = "ffn_gate_shexp.weight",
+        ["mlp.shared_expert.up_proj.weight"] = "ffn_up_shexp.weight",
+        ["mlp.shared_expert.down_proj.weight"] = "ffn_down_shexp.weight",
+        ["mlp.shared_expert_gate.weight"] = "ffn_gate_inp_shexp.weight",
+        ["linear_attn.in_proj_qkv.weight"] = "attn_qkv.weight",
+        ["linear_attn.in_proj_z.weight"] = "attn_gate.weight",
+        ["linear_attn.in_proj_b.weight"] = "ssm_beta.weight",
+        ["linear_attn.in_proj_a.weight"] = "ssm_alpha.weight",
+        ["linear_attn.A_log"] = "ssm_a",
+        ["linear_attn.dt_bias"] = "ssm_dt.bias",
+        ["linear_attn.conv1d.weight"] = "ssm_conv1d.weight",
+        ["linear_attn.norm.weight"] = "ssm_norm.weight",
+        ["linear_attn.out_proj.weight"] = "ssm_out.weight",
     };
 
     [GeneratedRegex(@"^model\.language_model\.")]
     private static partial Regex LanguageModelPrefix();
 
-    [GeneratedRegex(@"^model\.layers\.(?<layer>\d+)\.(?<path>.+)\.(?<kind>weight|bias)$")]
+    [GeneratedRegex(@"^model\.layers\.(?<layer>\d+)\.(?<path>.+)$")]
     private static partial Regex LayerTensor();
 
-    [GeneratedRegex(@"^mlp\.experts\.(?<expert>\d+)\.(?<proj>gate_proj|up_proj|down_proj)$")]
+    [GeneratedRegex(@"^mlp\.experts\.(?<expert>\d+)\.(?<proj>gate_proj|up_proj|down_proj)\.weight$")]
     private static partial Regex ExpertTensor();
 
     /// <summary>config.json (or its text_config) as the GGUF metadata keys llama.cpp's converter writes.</summary>
@@ -219,6 +228,22 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
         Set("expert_feed_forward_length", "moe_intermediate_size", Int);
         Set("expert_shared_feed_forward_length", "shared_expert_intermediate_size", Int);
         Set("vocab_size", "vocab_size", Int);
+        Set("full_attention_interval", "full_attention_interval", Int);
+        Set("ssm.conv_kernel", "linear_conv_kernel_dim", Int);
+        Set("ssm.state_size", "linear_key_head_dim", Int);
+        Set("ssm.group_count", "linear_num_key_heads", Int);
+        Set("ssm.time_step_rank", "linear_num_value_heads", Int);
+        if (config["layer_types"] is JsonArray layerTypes)
+            values[$"{arch}.attention.recurrent_layers"] = layerTypes.Select(t => (string?)t == "linear_attention").ToArray();
+        if ((long?)config["linear_value_head_dim"] is long valueHeadDim && (long?)config["linear_num_value_heads"] is long valueHeads)
+            values[$"{arch}.ssm.inner_size"] = valueHeadDim * valueHeads;
+        var rope = config["rope_parameters"] as JsonObject ?? config["rope_scaling"] as JsonObject;
+        if ((double?)rope?["rope_theta"] is double theta)
+            values[$"{arch}.rope.freq_base"] = theta;
+        if (((double?)rope?["partial_rotary_factor"] ?? (double?)config["partial_rotary_factor"]) is double factor && (long?)config["head_dim"] is long headDim)
+            values[$"{arch}.rope.dimension_count"] = (long)(headDim * factor);
+        if (rope?["mrope_section"] is JsonArray sections)
+            values[$"{arch}.rope.dimension_sections"] = sections.Select(v => (long)v!).Concat(Enumerable.Repeat(0L, 4)).Take(4).ToArray();
 
         string tokenizerConfig = Path.Combine(folder, "tokenizer_config.json");
         if (File.Exists(tokenizerConfig) && JsonNode.Parse(File.ReadAllText(tokenizerConfig)) is JsonObject tokenizer

@@ -21,6 +21,9 @@ public abstract class ModelSource : IDisposable
 
     public abstract IEnumerable<string> TensorNames { get; }
 
+    /// <summary>True for a Hugging Face checkpoint, whose tensors keep conventions that GGUF conversion rewrites.</summary>
+    public virtual bool HasHuggingFaceConventions => false;
+
     public abstract bool TryGetTensor(string name, out WeightTensor tensor);
 
     public WeightTensor GetTensor(string name) =>
@@ -35,13 +38,26 @@ public abstract class ModelSource : IDisposable
         TryGetTensor(name, out var tensor) ? CheckShape(tensor, dimensions) : null;
 
     /// <summary>
-    /// The per-expert matrices of an MoE weight: GGUF stacks them in one 3-D tensor (<paramref name="stackedName"/>),
-    /// a Hugging Face checkpoint may store one tensor per expert.
+    /// The per-expert matrices of an MoE weight, stored in one of three ways: stacked in one 3-D tensor
+    /// (<paramref name="stackedName"/>, as GGUF does), gate and up fused in one stack (<c>ffn_gate_up_exps</c>, gate rows
+    /// first), or one tensor per expert (<c>blk.N.ffn_gate_exps.E.weight</c>, from older Hugging Face checkpoints).
     /// </summary>
-    public virtual WeightTensor[] GetExperts(string stackedName, int expertCount, long rowLength, long rows)
+    public WeightTensor[] GetExperts(string stackedName, int expertCount, long rowLength, long rows)
     {
-        var stacked = GetTensor(stackedName, rowLength, rows, expertCount);
-        return Enumerable.Range(0, expertCount).Select(stacked.Slice).ToArray();
+        if (TryGetTensor(stackedName, out _))
+        {
+            var stacked = GetTensor(stackedName, rowLength, rows, expertCount);
+            return Enumerable.Range(0, expertCount).Select(stacked.Slice).ToArray();
+        }
+        bool isGate = stackedName.Contains(".ffn_gate_exps."), isUp = stackedName.Contains(".ffn_up_exps.");
+        string fusedName = stackedName.Replace(".ffn_gate_exps.", ".ffn_gate_up_exps.").Replace(".ffn_up_exps.", ".ffn_gate_up_exps.");
+        if ((isGate || isUp) && TryGetTensor(fusedName, out _))
+        {
+            var fused = GetTensor(fusedName, rowLength, 2 * rows, expertCount);
+            return Enumerable.Range(0, expertCount).Select(e => fused.Slice(e).Rows(isGate ? 0 : rows, rows)).ToArray();
+        }
+        string prefix = stackedName[..^".weight".Length];
+        return Enumerable.Range(0, expertCount).Select(e => GetTensor($"{prefix}.{e}.weight", rowLength, rows)).ToArray();
     }
 
     WeightTensor CheckShape(WeightTensor tensor, long[] dimensions) =>

@@ -16,6 +16,8 @@ public sealed record TransformerConfig
     public required int ContextLength { get; init; }
     public required double RopeFrequencyBase { get; init; }
     public required float RmsEpsilon { get; init; }
+    /// <summary>Leading dimensions of each head that RoPE rotates (partial rotary in Qwen3.5).</summary>
+    public required int RotaryDimensions { get; init; }
     public int ExpertCount { get; init; }
     public int ExpertsUsed { get; init; }
     public int ExpertFeedForwardLength { get; init; }
@@ -57,6 +59,9 @@ public sealed record TransformerConfig
             ContextLength = Get("context_length", 4096),
             RopeFrequencyBase = metadata.TryGetFloat($"{arch}.rope.freq_base") ?? 10000,
             RmsEpsilon = (float)(metadata.TryGetFloat($"{arch}.attention.layer_norm_rms_epsilon") ?? 1e-6),
+            RotaryDimensions = Get("rope.dimension_count", headDim) is var rotary && rotary <= headDim && rotary % 2 == 0
+                ? rotary
+                : throw new ModelFormatException($"{metadata.Source}: rope.dimension_count {rotary} must be even and at most the head size {headDim}"),
             ExpertCount = experts,
             ExpertsUsed = used,
             ExpertFeedForwardLength = Get("expert_feed_forward_length", experts == 0 ? 0 : null, min: 0),

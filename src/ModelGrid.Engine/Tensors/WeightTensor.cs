@@ -40,6 +40,13 @@ public sealed unsafe class WeightTensor
         return new WeightTensor($"{Name}[{index}]", Type, [Dimensions[0], rows], Data + index * rows * RowBytes);
     }
 
+    /// <summary>Rows [<paramref name="first"/>, first + count) of a 2-D tensor.</summary>
+    public WeightTensor Rows(long first, long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(first + count, RowCount);
+        return new WeightTensor($"{Name}[{first}..{first + count}]", Type, [Dimensions[0], count], Data + first * RowBytes);
+    }
+
     /// <summary>The whole tensor decoded to float32 (for small tensors: norms, biases, routers).</summary>
     public float[] ToFloats()
     {

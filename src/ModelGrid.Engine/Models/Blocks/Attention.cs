@@ -5,11 +5,15 @@ using ModelGrid.Engine.Tensors;
 
 namespace ModelGrid.Engine.Models.Blocks;
 
-/// <summary>The projections of grouped-query attention; biases (Qwen2) and per-head q/k RMSNorm (Qwen3) are optional.</summary>
+/// <summary>
+/// The projections of grouped-query attention; biases (Qwen2) and per-head q/k RMSNorm (Qwen3) are optional. With
+/// <see cref="GatedOutput"/> (Qwen3.5) the query projection is twice as wide, each head's query followed by its gate,
+/// and the attention output is multiplied by sigmoid(gate) before the output projection.
+/// </summary>
 public sealed record AttentionWeights(
     WeightTensor Query, WeightTensor Key, WeightTensor Value, WeightTensor Output,
     float[]? QueryBias = null, float[]? KeyBias = null, float[]? ValueBias = null,
-    float[]? QueryNorm = null, float[]? KeyNorm = null);
+    float[]? QueryNorm = null, float[]? KeyNorm = null, bool GatedOutput = false);
 
 /// <summary>
 /// Causal grouped-query attention with RoPE over each sequence's KV cache. All tokens of the batch are projected
@@ -24,6 +28,8 @@ public sealed unsafe class Attention(
     readonly NativeBuffer<float> _key = new();
     readonly NativeBuffer<float> _value = new();
     readonly NativeBuffer<float> _mixed = new();
+    readonly NativeBuffer<float> _queryAndGate = new();
+    readonly NativeBuffer<float> _gate = new();
     ForwardBatch _batch = null!;
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
@@ -35,7 +41,10 @@ public sealed unsafe class Attention(
         _key.EnsureCapacity((long)n * kWidth);
         _value.EnsureCapacity((long)n * vWidth);
         _mixed.EnsureCapacity((long)n * heads * valueDim);
-        context.MatMul.Multiply(weights.Query, input, n, _query);
+        if (weights.GatedOutput)
+            ProjectGatedQuery(context, input, n);
+        else
+            context.MatMul.Multiply(weights.Query, input, n, _query);
         context.MatMul.Multiply(weights.Key, input, n, _key);
         context.MatMul.Multiply(weights.Value, input, n, _value);
 
@@ -62,7 +71,29 @@ public sealed unsafe class Attention(
         _batch = batch;
         context.Pool.Run(this, n * heads);
         _batch = null!;
+        if (weights.GatedOutput)
+        {
+            var mixed = _mixed.Slice(0, n * heads * valueDim);
+            var gate = _gate.Slice(0, n * heads * valueDim);
+            TensorPrimitives.Sigmoid(gate, gate);
+            TensorPrimitives.Multiply(mixed, gate, mixed);
+        }
         context.MatMul.Multiply(weights.Output, _mixed, n, output);
+    }
+
+    /// <summary>Splits the per-head interleaved [q_0 | g_0 | q_1 | g_1 …] projection into queries and gates.</summary>
+    void ProjectGatedQuery(ForwardContext context, NativeBuffer<float> input, int n)
+    {
+        _queryAndGate.EnsureCapacity((long)n * heads * headDim * 2);
+        _gate.EnsureCapacity((long)n * heads * headDim);
+        context.MatMul.Multiply(weights.Query, input, n, _queryAndGate);
+        for (int t = 0; t < n; t++)
+            for (int h = 0; h < heads; h++)
+            {
+                long source = ((long)t * heads + h) * headDim * 2, target = ((long)t * heads + h) * headDim;
+                _queryAndGate.Slice(source, headDim).CopyTo(_query.Slice(target, headDim));
+                _queryAndGate.Slice(source + headDim, headDim).CopyTo(_gate.Slice(target, headDim));
+            }
     }
 
     KvCache Cache(SequenceState sequence) =>
@@ -105,5 +136,7 @@ public sealed unsafe class Attention(
         _key.Dispose();
         _value.Dispose();
         _mixed.Dispose();
+        _queryAndGate.Dispose();
+        _gate.Dispose();
     }
 }

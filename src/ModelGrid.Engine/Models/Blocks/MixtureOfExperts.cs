@@ -35,6 +35,8 @@ public sealed unsafe class MixtureOfExperts(
             float sum = 0;
             foreach (int e in chosen)
                 sum += probabilities[e];
+            // ggml clamps the sum so that a router that put ~all mass elsewhere cannot blow the weights up.
+            sum = MathF.Max(sum, 6.103515625e-5f);
             foreach (int e in chosen)
                 _routed[e].Add((t, probabilities[e] / sum));
         }
