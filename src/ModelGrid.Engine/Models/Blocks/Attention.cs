@@ -1,0 +1,109 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using ModelGrid.Engine.Compute;
+using ModelGrid.Engine.Tensors;
+
+namespace ModelGrid.Engine.Models.Blocks;
+
+/// <summary>The projections of grouped-query attention; biases (Qwen2) and per-head q/k RMSNorm (Qwen3) are optional.</summary>
+public sealed record AttentionWeights(
+    WeightTensor Query, WeightTensor Key, WeightTensor Value, WeightTensor Output,
+    float[]? QueryBias = null, float[]? KeyBias = null, float[]? ValueBias = null,
+    float[]? QueryNorm = null, float[]? KeyNorm = null);
+
+/// <summary>
+/// Causal grouped-query attention with RoPE over each sequence's KV cache. All tokens of the batch are projected
+/// together (one read of each weight), their keys and values stored, then each (token, head) attends to the
+/// positions up to its own.
+/// </summary>
+public sealed unsafe class Attention(
+    int layer, AttentionWeights weights, int heads, int kvHeads, int headDim, int valueDim, Rope rope, float normEpsilon)
+    : ITokenMixer, IParallelWork, IDisposable
+{
+    readonly NativeBuffer<float> _query = new();
+    readonly NativeBuffer<float> _key = new();
+    readonly NativeBuffer<float> _value = new();
+    readonly NativeBuffer<float> _mixed = new();
+    ForwardBatch _batch = null!;
+
+    public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
+    {
+        var batch = context.Batch;
+        int n = batch.Count;
+        int qWidth = heads * headDim, kWidth = kvHeads * headDim, vWidth = kvHeads * valueDim;
+        _query.EnsureCapacity((long)n * qWidth);
+        _key.EnsureCapacity((long)n * kWidth);
+        _value.EnsureCapacity((long)n * vWidth);
+        _mixed.EnsureCapacity((long)n * heads * valueDim);
+        context.MatMul.Multiply(weights.Query, input, n, _query);
+        context.MatMul.Multiply(weights.Key, input, n, _key);
+        context.MatMul.Multiply(weights.Value, input, n, _value);
+
+        for (int t = 0; t < n; t++)
+        {
+            var q = _query.Slice((long)t * qWidth, qWidth);
+            var k = _key.Slice((long)t * kWidth, kWidth);
+            var v = _value.Slice((long)t * vWidth, vWidth);
+            if (weights.QueryBias is { } qb) TensorPrimitives.Add(q, qb, q);
+            if (weights.KeyBias is { } kb) TensorPrimitives.Add(k, kb, k);
+            if (weights.ValueBias is { } vb) TensorPrimitives.Add(v, vb, v);
+            if (weights.QueryNorm is { } qn) NormalizeHeads(q, qn);
+            if (weights.KeyNorm is { } kn) NormalizeHeads(k, kn);
+            int position = batch.Position(t);
+            rope.Apply(q, headDim, position);
+            rope.Apply(k, headDim, position);
+
+            var cache = Cache(batch.Sequence(t));
+            cache.EnsurePosition(position);
+            k.CopyTo(new Span<float>(cache.Key(position), kWidth));
+            v.CopyTo(new Span<float>(cache.Value(position), vWidth));
+        }
+
+        _batch = batch;
+        context.Pool.Run(this, n * heads);
+        _batch = null!;
+        context.MatMul.Multiply(weights.Output, _mixed, n, output);
+    }
+
+    KvCache Cache(SequenceState sequence) =>
+        sequence.LayerState(layer, () => new KvCache(kvHeads * headDim, kvHeads * valueDim, sequence.ContextLength));
+
+    void NormalizeHeads(Span<float> vector, float[] weight)
+    {
+        for (int start = 0; start < vector.Length; start += headDim)
+        {
+            var head = vector.Slice(start, headDim);
+            Kernels.RmsNorm(head, weight, normEpsilon, head);
+        }
+    }
+
+    /// <summary>One (token, head) pair: softmax(q·K/√d)·V over positions 0..position.</summary>
+    void IParallelWork.Execute(int item)
+    {
+        int t = item / heads, head = item % heads;
+        int kvHead = head / (heads / kvHeads);
+        int length = _batch.Position(t) + 1;
+        var cache = Cache(_batch.Sequence(t));
+        var q = new ReadOnlySpan<float>(_query.Pointer + (long)t * heads * headDim + head * headDim, headDim);
+        var output = new Span<float>(_mixed.Pointer + (long)t * heads * valueDim + head * valueDim, valueDim);
+        float scale = 1f / MathF.Sqrt(headDim);
+
+        float[] rented = ArrayPool<float>.Shared.Rent(length);
+        var scores = rented.AsSpan(0, length);
+        for (int j = 0; j < length; j++)
+            scores[j] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(cache.Key(j) + kvHead * headDim, headDim)) * scale;
+        Kernels.Softmax(scores);
+        output.Clear();
+        for (int j = 0; j < length; j++)
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(cache.Value(j) + kvHead * valueDim, valueDim), scores[j], output, output);
+        ArrayPool<float>.Shared.Return(rented);
+    }
+
+    public void Dispose()
+    {
+        _query.Dispose();
+        _key.Dispose();
+        _value.Dispose();
+        _mixed.Dispose();
+    }
+}

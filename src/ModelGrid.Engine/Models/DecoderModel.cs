@@ -1,0 +1,134 @@
+using System.Numerics.Tensors;
+using ModelGrid.Engine.Compute;
+using ModelGrid.Engine.Models.Blocks;
+using ModelGrid.Engine.Tensors;
+
+namespace ModelGrid.Engine.Models;
+
+/// <summary>One pre-norm residual layer: x += mixer(norm(x)); x += ffn(norm(x)).</summary>
+public sealed record DecoderLayer(float[] MixerNorm, ITokenMixer Mixer, float[] FeedForwardNorm, IFeedForward FeedForward);
+
+/// <summary>
+/// A decoder-only language model: embeddings, a stack of <see cref="DecoderLayer"/>s, a final norm and the output
+/// projection. Architectures differ only in the layers they build; the forward pass reads top to bottom here.
+/// </summary>
+public sealed unsafe class DecoderModel : IDisposable
+{
+    readonly WeightTensor _embeddings;
+    readonly DecoderLayer[] _layers;
+    readonly float[] _outputNorm;
+    readonly WeightTensor _output;
+    readonly float _normEpsilon;
+    readonly MatMul _matMul;
+    readonly ForwardContext _context;
+    readonly NativeBuffer<float> _x = new();
+    readonly NativeBuffer<float> _normed = new();
+    readonly NativeBuffer<float> _delta = new();
+    readonly object _forwardLock = new();
+
+    public DecoderModel(string architecture, int contextLength, WeightTensor embeddings, IEnumerable<DecoderLayer> layers,
+        float[] outputNorm, WeightTensor output, float normEpsilon, int threads)
+    {
+        Architecture = architecture;
+        ContextLength = contextLength;
+        _embeddings = embeddings;
+        _layers = layers.ToArray();
+        _outputNorm = outputNorm;
+        _output = output;
+        _normEpsilon = normEpsilon;
+        _matMul = new MatMul(new WorkerPool(threads));
+        _context = new ForwardContext(_matMul);
+        EmbeddingLength = embeddings.RowLength;
+        VocabSize = (int)output.RowCount;
+        if (outputNorm.Length != EmbeddingLength || output.RowLength != EmbeddingLength)
+            throw new ModelFormatException($"output norm ({outputNorm.Length}) or output projection ({output.RowLength}) width differs from the embedding width {EmbeddingLength}");
+    }
+
+    public string Architecture { get; }
+    public int ContextLength { get; }
+    public int EmbeddingLength { get; }
+    public int VocabSize { get; }
+    public int LayerCount => _layers.Length;
+    public int Threads => _matMul.Pool.ThreadCount;
+
+    public SequenceState CreateSequence(int? contextLength = null) =>
+        new(_layers.Length, Math.Min(contextLength ?? ContextLength, ContextLength));
+
+    /// <summary>
+    /// Runs the batch and writes the logits of its <see cref="ForwardBatch.LogitTokens"/> to
+    /// <paramref name="logits"/> (LogitRows × VocabSize); afterwards every sequence holds its new tokens.
+    /// </summary>
+    public void Forward(ForwardBatch batch, Span<float> logits)
+    {
+        int n = batch.Count, width = EmbeddingLength;
+        if (logits.Length < batch.LogitRows * VocabSize)
+            throw new ArgumentException($"logits holds {logits.Length} values; {batch.LogitRows} rows of {VocabSize} are needed", nameof(logits));
+        lock (_forwardLock)
+        {
+            try
+            {
+                _x.EnsureCapacity((long)n * width);
+                _normed.EnsureCapacity((long)n * width);
+                _delta.EnsureCapacity((long)n * width);
+                _context.Batch = batch;
+                for (int t = 0; t < n; t++)
+                {
+                    int token = batch.Token(t);
+                    if ((uint)token >= (uint)_embeddings.RowCount)
+                        throw new ArgumentOutOfRangeException(nameof(batch), $"token id {token} is outside the vocabulary (0..{_embeddings.RowCount - 1})");
+                    _embeddings.DequantizeRow(token, Row(_x, t));
+                }
+
+                foreach (var layer in _layers)
+                {
+                    Normalize(layer.MixerNorm, n);
+                    layer.Mixer.Forward(_context, _normed, _delta);
+                    AddResidual(n);
+                    Normalize(layer.FeedForwardNorm, n);
+                    layer.FeedForward.Forward(_context, _normed, _delta);
+                    AddResidual(n);
+                }
+
+                var logitTokens = batch.LogitTokens;
+                for (int i = 0; i < logitTokens.Count; i++)
+                    Kernels.RmsNorm(Row(_x, logitTokens[i]), _outputNorm, _normEpsilon, Row(_normed, i));
+                fixed (float* output = logits)
+                    _matMul.Multiply(_output, _normed.Pointer, logitTokens.Count, output, VocabSize);
+                batch.Commit();
+            }
+            finally
+            {
+                batch.Clear();
+                _context.Batch = null!;
+            }
+        }
+    }
+
+    Span<float> Row(NativeBuffer<float> buffer, int token) => buffer.Slice((long)token * EmbeddingLength, EmbeddingLength);
+
+    void Normalize(float[] weight, int n)
+    {
+        for (int t = 0; t < n; t++)
+            Kernels.RmsNorm(Row(_x, t), weight, _normEpsilon, Row(_normed, t));
+    }
+
+    void AddResidual(int n)
+    {
+        var x = _x.Slice(0, n * EmbeddingLength);
+        TensorPrimitives.Add(x, _delta.Slice(0, n * EmbeddingLength), x);
+    }
+
+    public void Dispose()
+    {
+        foreach (var layer in _layers)
+        {
+            (layer.Mixer as IDisposable)?.Dispose();
+            (layer.FeedForward as IDisposable)?.Dispose();
+        }
+        _matMul.Pool.Dispose();
+        _matMul.Dispose();
+        _x.Dispose();
+        _normed.Dispose();
+        _delta.Dispose();
+    }
+}
