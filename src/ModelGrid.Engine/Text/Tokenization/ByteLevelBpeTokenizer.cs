@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using ModelGrid.Engine.Gguf;
 
 namespace ModelGrid.Engine.Text.Tokenization;
 
@@ -110,18 +111,38 @@ public sealed class ByteLevelBpeTokenizer
             normalizeNfc: true, bosTokenId, eosTokenId, chatTemplate);
     }
 
+    /// <summary>From the tokenizer keys of a GGUF file's metadata (<c>tokenizer.ggml.model</c> must be <c>gpt2</c>, byte-level BPE).</summary>
+    public static ByteLevelBpeTokenizer FromGgufMetadata(GgufMetadata metadata)
+    {
+        string model = metadata.GetString("tokenizer.ggml.model");
+        if (model != "gpt2")
+            throw new NotSupportedException($"{metadata.Source}: tokenizer.ggml.model \"{model}\" is not supported (only gpt2, byte-level BPE)");
+        string[] tokens = metadata.TryGetStringArray("tokenizer.ggml.tokens") ?? throw MissingKey("tokenizer.ggml.tokens");
+        string[] merges = metadata.TryGetStringArray("tokenizer.ggml.merges") ?? throw MissingKey("tokenizer.ggml.merges");
+        long[] types = metadata.TryGetIntegerArray("tokenizer.ggml.token_type") ?? throw MissingKey("tokenizer.ggml.token_type");
+        return FromVocabulary(tokens, merges, [.. types.Select(type => (int)Math.Clamp(type, int.MinValue, int.MaxValue))],
+            metadata.GetString("tokenizer.ggml.pre"),
+            (int?)metadata.TryGetInteger("tokenizer.ggml.bos_token_id"), (int?)metadata.TryGetInteger("tokenizer.ggml.eos_token_id"),
+            metadata.TryGetString("tokenizer.chat_template"));
+
+        TokenizerFormatException MissingKey(string key) => new($"{metadata.Source}: metadata key {key} is missing");
+    }
+
     /// <summary>
     /// From a Hugging Face <c>tokenizer.json</c>, with <c>tokenizer_config.json</c> for bos/eos, the chat template and extra added tokens.
     /// The pre-tokenizer comes from the Split regex in the file unless <paramref name="preTokenizer"/> overrides it.
+    /// <paramref name="modelVocabularySize"/> is the model's number of embedding rows: ids the tokenizer does not name,
+    /// up to it, become padding (as GGUF conversion pads them), so every id the model can produce decodes.
     /// </summary>
-    public static ByteLevelBpeTokenizer FromTokenizerJson(string tokenizerJsonPath, string? tokenizerConfigPath = null, PreTokenizerKind? preTokenizer = null) =>
-        HuggingFaceTokenizerFiles.Load(tokenizerJsonPath, tokenizerConfigPath, preTokenizer);
+    public static ByteLevelBpeTokenizer FromTokenizerJson(string tokenizerJsonPath, string? tokenizerConfigPath = null,
+        PreTokenizerKind? preTokenizer = null, int modelVocabularySize = 0) =>
+        HuggingFaceTokenizerFiles.Load(tokenizerJsonPath, tokenizerConfigPath, preTokenizer, modelVocabularySize);
 
     /// <summary>From a Hugging Face model folder: its tokenizer.json and, when present, tokenizer_config.json.</summary>
-    public static ByteLevelBpeTokenizer FromHuggingFaceDirectory(string directory)
+    public static ByteLevelBpeTokenizer FromHuggingFaceDirectory(string directory, int modelVocabularySize = 0)
     {
         string config = Path.Combine(directory, "tokenizer_config.json");
-        return FromTokenizerJson(Path.Combine(directory, "tokenizer.json"), File.Exists(config) ? config : null);
+        return FromTokenizerJson(Path.Combine(directory, "tokenizer.json"), File.Exists(config) ? config : null, modelVocabularySize: modelVocabularySize);
     }
 
     internal static ByteLevelBpeTokenizer Create(string source, string?[] texts, TokenType[] types, IReadOnlyList<(string, string)> mergePairs,

@@ -5,7 +5,7 @@ namespace ModelGrid.Engine.Text.Tokenization;
 /// <summary>Reads Hugging Face tokenizer.json (BPE model, added tokens, normalizer, pre-tokenizer) and tokenizer_config.json.</summary>
 static class HuggingFaceTokenizerFiles
 {
-    public static ByteLevelBpeTokenizer Load(string tokenizerJsonPath, string? tokenizerConfigPath, PreTokenizerKind? preTokenizerOverride)
+    public static ByteLevelBpeTokenizer Load(string tokenizerJsonPath, string? tokenizerConfigPath, PreTokenizerKind? preTokenizerOverride, int modelVocabularySize)
     {
         using var tokenizerJson = ParseFile(tokenizerJsonPath);
         JsonElement root = tokenizerJson.RootElement;
@@ -58,13 +58,15 @@ static class HuggingFaceTokenizerFiles
                 chatTemplate = template.GetString();
         }
 
+        if (modelVocabularySize > texts.Count)
+            Place(modelVocabularySize - 1, null, TokenType.Unused);
         bool normalizeNfc = ReadNormalizer(root, source);
         PreTokenizerKind preTokenizer = preTokenizerOverride ?? ReadPreTokenizer(root, source);
         int? bosId = bos is null ? null : IdOf(bos, "bos_token");
         int? eosId = eos is null ? null : IdOf(eos, "eos_token");
         return ByteLevelBpeTokenizer.Create(source, [.. texts], [.. types], mergePairs, preTokenizer, normalizeNfc, bosId, eosId, chatTemplate);
 
-        void Place(int id, string text, TokenType type)
+        void Place(int id, string? text, TokenType type)
         {
             if (id < 0)
                 throw new TokenizerFormatException($"{source}: token \"{text}\" has negative id {id}");
