@@ -187,6 +187,23 @@ public sealed class HubClient(HttpClient http, string? token)
     }
 
     /// <summary>
+    /// The files a pull selector names: all files without one, the file with that exact path, or else the
+    /// GGUF files whose name contains it as a quantization tag (<c>Q8_0</c> matches <c>model-Q8_0.gguf</c>).
+    /// </summary>
+    public static IReadOnlyList<RemoteFile> Select(IReadOnlyList<RemoteFile> files, string? selector)
+    {
+        if (string.IsNullOrEmpty(selector))
+            return files;
+        if (files.FirstOrDefault(f => f.Path == selector) is { } exact)
+            return [exact];
+        var quantized = files.Where(f => f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)
+            && Path.GetFileNameWithoutExtension(f.Path).Contains(selector, StringComparison.OrdinalIgnoreCase)).ToList();
+        return quantized.Count > 0
+            ? quantized
+            : throw new ArgumentException($"No file '{selector}' and no GGUF file tagged '{selector}' in this revision");
+    }
+
+    /// <summary>
     /// Downloads <paramref name="file"/> to <paramref name="destination"/>. An interrupted download leaves
     /// <c>destination.part</c>, which the next call resumes with an HTTP range; the finished file is checked
     /// against the hub's SHA-256 before it is moved into place.
