@@ -7,5 +7,8 @@ static class CommandCatalog
 {
     public static IEnumerable<Command> All() =>
     [
+        HubCommand.Create(),
+        PushCommand.Create(),
+        PullCommand.Create(),
     ];
 }
