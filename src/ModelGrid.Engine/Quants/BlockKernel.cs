@@ -4,18 +4,19 @@ namespace ModelGrid.Engine.Quants;
 
 /// <summary>
 /// Shared shape checks and path dispatch for the row kernels. A kernel implements a scalar reference
-/// and the SIMD paths it lists in <see cref="Paths"/>; <see cref="Dot(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
-/// runs the fastest of those this CPU supports, chosen once at construction.
+/// and the SIMD paths it lists, fastest first as measured (wider is not always faster: on Zen 4/5 the
+/// 512-bit legacy-block path loses to the 256-bit ones); <see cref="Dot(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
+/// runs the first of those this CPU supports, chosen once at construction.
 /// </summary>
 internal abstract unsafe class BlockKernel : IRowKernel
 {
-    protected BlockKernel(GgmlType type, ActivationEncoding activations, params KernelPath[] simdPaths)
+    protected BlockKernel(GgmlType type, ActivationEncoding activations, params KernelPath[] simdPathsFastestFirst)
     {
         Type = type;
         Activations = activations;
         BlockSize = GgmlTypeInfo.BlockSize(type);
         BlockBytes = GgmlTypeInfo.BlockBytes(type);
-        Paths = [KernelPath.Scalar, .. simdPaths];
+        Paths = [.. simdPathsFastestFirst, KernelPath.Scalar];
         Preferred = KernelPaths.Best(Paths);
         foreach (var path in Paths)
             _pathMask |= 1 << (int)path;
@@ -25,7 +26,7 @@ internal abstract unsafe class BlockKernel : IRowKernel
 
     public ActivationEncoding Activations { get; }
 
-    /// <summary>Paths this kernel implements (always including <see cref="KernelPath.Scalar"/>).</summary>
+    /// <summary>Paths this kernel implements, fastest first, ending with <see cref="KernelPath.Scalar"/>.</summary>
     public IReadOnlyList<KernelPath> Paths { get; }
 
     /// <summary>The path <see cref="Dot(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> runs on this CPU.</summary>

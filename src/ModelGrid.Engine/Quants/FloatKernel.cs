@@ -63,7 +63,7 @@ internal readonly unsafe struct BF16Format : IFloatFormat
 /// F32/F16/BF16 weights against float32 activations (exact inputs; only the summation order differs
 /// between paths). The scalar reference sums in double.
 /// </summary>
-internal sealed unsafe class FloatKernel<TFormat>() : BlockKernel(TFormat.Type, ActivationEncoding.F32, KernelPath.Avx2, KernelPath.Avx512)
+internal sealed unsafe class FloatKernel<TFormat>() : BlockKernel(TFormat.Type, ActivationEncoding.F32, KernelPath.Avx512, KernelPath.Avx2)
     where TFormat : struct, IFloatFormat
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)

@@ -27,8 +27,20 @@ internal static class Fp16
         return BitConverter.UInt32BitsToSingle(bits | sign);
     }
 
+    // Block scales are widened once per block in the dot loops; a table lookup (as ggml keeps
+    // ggml_table_f32_f16 for CPUs without F16C) is cheaper there than the bit arithmetic.
+    static readonly float[] Table = BuildTable();
+
+    static float[] BuildTable()
+    {
+        var table = new float[65536];
+        for (int bits = 0; bits < table.Length; bits++)
+            table[bits] = ToSingle((ushort)bits);
+        return table;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe float Load(byte* p) => ToSingle(Unsafe.ReadUnaligned<ushort>(p));
+    public static unsafe float Load(byte* p) => Table[Unsafe.ReadUnaligned<ushort>(p)];
 
     /// <summary>Round to nearest even, like <c>_cvtss_sh(x, 0)</c>.</summary>
     public static ushort FromSingle(float value) => BitConverter.HalfToUInt16Bits((Half)value);

@@ -17,9 +17,6 @@ public enum KernelPath
 
 public static class KernelPaths
 {
-    /// <summary>Fastest first: the order in which a kernel picks among the paths it implements.</summary>
-    static readonly KernelPath[] Preference = [KernelPath.Avx512, KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Scalar];
-
     public static bool IsSupported(KernelPath path) => path switch
     {
         KernelPath.Scalar => true,
@@ -29,7 +26,6 @@ public static class KernelPaths
         _ => false,
     };
 
-    /// <summary>The fastest of <paramref name="implemented"/> that this CPU runs.</summary>
-    public static KernelPath Best(IReadOnlyCollection<KernelPath> implemented) =>
-        Preference.First(path => implemented.Contains(path) && IsSupported(path));
+    /// <summary>The first of <paramref name="fastestFirst"/> that this CPU runs.</summary>
+    public static KernelPath Best(IEnumerable<KernelPath> fastestFirst) => fastestFirst.First(IsSupported);
 }

@@ -10,12 +10,13 @@ namespace ModelGrid.Engine.Quants;
 /// an exact int32 dot of the quants, then one float multiply by d_w·d_a.
 /// </summary>
 internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
-    TFormat.Type, TFormat.HasMin ? ActivationEncoding.Q8_1 : ActivationEncoding.Q8_0, KernelPath.Avx2, KernelPath.AvxVnni, KernelPath.Avx512)
+    TFormat.Type, TFormat.HasMin ? ActivationEncoding.Q8_1 : ActivationEncoding.Q8_0, KernelPath.AvxVnni, KernelPath.Avx2, KernelPath.Avx512)
     where TFormat : struct, ILegacyFormat
 {
-    static int ActivationBlockBytes => TFormat.HasMin ? 36 : 34;
-
-    static int ActivationQuantsOffset => TFormat.HasMin ? 4 : 2;
+    // Activation block layout: Q8_1 = fp16 d, fp16 s, int8 qs[32]; Q8_0 = fp16 d, int8 qs[32].
+    // Fields copied to locals, not static properties: the JIT left those as calls inside the loops.
+    readonly int _activationBytes = TFormat.HasMin ? 36 : 34;
+    readonly int _quantsAt = TFormat.HasMin ? 4 : 2;
 
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -38,10 +39,11 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
 
     protected override float DotScalar(byte* row, byte* activations, int blocks)
     {
+        int activationBytes = _activationBytes, quantsAt = _quantsAt;
         float sum = 0;
-        for (int b = 0; b < blocks; b++, row += BlockBytes, activations += ActivationBlockBytes)
+        for (int b = 0; b < blocks; b++, row += BlockBytes, activations += activationBytes)
         {
-            var y = (sbyte*)(activations + ActivationQuantsOffset);
+            var y = (sbyte*)(activations + quantsAt);
             int sumi = 0;
             for (int j = 0; j < 32; j++)
                 sumi += TFormat.Quant(row, j) * y[j];
@@ -58,11 +60,12 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
 
     float Dot256<TDot>(byte* row, byte* activations, int blocks) where TDot : struct, IByteDot256
     {
+        int weightBytes = BlockBytes, activationBytes = _activationBytes, quantsAt = _quantsAt;
         var acc = Vector256<float>.Zero;
         float minimums = 0;
-        for (int b = 0; b < blocks; b++, row += BlockBytes, activations += ActivationBlockBytes)
+        for (int b = 0; b < blocks; b++, row += weightBytes, activations += activationBytes)
         {
-            var sums = BlockSums<TDot>(row, activations);
+            var sums = BlockSums<TDot>(row, activations + quantsAt);
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Vector256.Create(Fp16.Load(row) * Fp16.Load(activations)), acc);
             if (TFormat.HasMin)
                 minimums += Fp16.Load(row + 2) * Fp16.Load(activations + 2);
@@ -71,40 +74,48 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> BlockSums<TDot>(byte* row, byte* activations) where TDot : struct, IByteDot256
+    static Vector256<int> BlockSums<TDot>(byte* row, byte* activationQuants) where TDot : struct, IByteDot256
     {
-        var y = Vector256.Load((sbyte*)(activations + ActivationQuantsOffset));
+        var y = Vector256.Load((sbyte*)activationQuants);
         return TFormat.HasMin
             ? TDot.DotBytes(Vector256<int>.Zero, TFormat.Quants(row), y)
             : SimdBlocks.DotSigned<TDot>(Vector256<int>.Zero, TFormat.Quants(row).AsSByte(), y);
     }
 
-    // Two blocks per 512-bit vector: lanes 0..7 hold the first block's partial sums, 8..15 the second's.
     protected override float DotAvx512(byte* row, byte* activations, int blocks)
     {
+        int pairs = blocks / 2;
+        float sum = DotPairsAvx512(row, activations, pairs);
+        return blocks % 2 == 0 ? sum : sum + Dot256<Avx2ByteDot>(row + 2 * pairs * BlockBytes, activations + 2 * pairs * _activationBytes, 1);
+    }
+
+    // Two blocks per 512-bit vector: lanes 0..7 hold the first block's partial sums, 8..15 the second's.
+    // Kept free of calls so the accumulator stays in a register.
+    float DotPairsAvx512(byte* row, byte* activations, int pairs)
+    {
+        int weightBytes = BlockBytes, activationBytes = _activationBytes, quantsAt = _quantsAt;
         var acc = Vector512<float>.Zero;
         float minimums = 0;
-        int b = 0;
-        for (; b + 2 <= blocks; b += 2, row += 2 * BlockBytes, activations += 2 * ActivationBlockBytes)
+        for (int p = 0; p < pairs; p++, row += 2 * weightBytes, activations += 2 * activationBytes)
         {
-            byte* row2 = row + BlockBytes, activations2 = activations + ActivationBlockBytes;
+            byte* row2 = row + weightBytes, activations2 = activations + activationBytes;
             var x = Vector512.Create(TFormat.Quants(row), TFormat.Quants(row2));
             var y = Vector512.Create(
-                Vector256.Load((sbyte*)(activations + ActivationQuantsOffset)),
-                Vector256.Load((sbyte*)(activations2 + ActivationQuantsOffset)));
-            Vector512<short> pairs;
+                Vector256.Load((sbyte*)(activations + quantsAt)),
+                Vector256.Load((sbyte*)(activations2 + quantsAt)));
+            Vector512<short> pairSums;
             if (TFormat.HasMin)
             {
-                pairs = Avx512BW.MultiplyAddAdjacent(x, y);
+                pairSums = Avx512BW.MultiplyAddAdjacent(x, y);
             }
             else
             {
                 var signedX = x.AsSByte();
                 // AVX-512 has no vpsignb: negate y where x is negative instead.
                 var y2 = Vector512.ConditionalSelect(Vector512.LessThan(signedX, Vector512<sbyte>.Zero), -y, y);
-                pairs = Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(signedX), y2);
+                pairSums = Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(signedX), y2);
             }
-            var sums = Avx512BW.MultiplyAddAdjacent(pairs, Vector512<short>.One);
+            var sums = Avx512BW.MultiplyAddAdjacent(pairSums, Vector512<short>.One);
             var scales = Vector512.Create(
                 Vector256.Create(Fp16.Load(row) * Fp16.Load(activations)),
                 Vector256.Create(Fp16.Load(row2) * Fp16.Load(activations2)));
@@ -112,7 +123,6 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
             if (TFormat.HasMin)
                 minimums += Fp16.Load(row + 2) * Fp16.Load(activations + 2) + Fp16.Load(row2 + 2) * Fp16.Load(activations2 + 2);
         }
-        float tail = b < blocks ? Dot256<Avx2ByteDot>(row, activations, 1) : 0;
-        return Vector512.Sum(acc) + minimums + tail;
+        return Vector512.Sum(acc) + minimums;
     }
 }

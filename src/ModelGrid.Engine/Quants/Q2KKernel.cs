@@ -9,7 +9,7 @@ namespace ModelGrid.Engine.Quants;
 /// sub-block), qs[64], fp16 d, fp16 dmin. In half n and pass j (shift 2j), value 128n + 32j + l takes
 /// bits 2j..2j+1 of qs[32n + l]; value = d·scale[s]·q − dmin·min[s].
 /// </summary>
-internal sealed unsafe class Q2KKernel() : BlockKernel(GgmlType.Q2_K, ActivationEncoding.Q8_K, KernelPath.Avx2, KernelPath.AvxVnni)
+internal sealed unsafe class Q2KKernel() : BlockKernel(GgmlType.Q2_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {

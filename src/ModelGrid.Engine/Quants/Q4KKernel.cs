@@ -8,7 +8,7 @@ namespace ModelGrid.Engine.Quants;
 /// <see cref="KQuants.ScalesAndMins"/>), qs[128]. Chunk c (qs[32c..32c+31]) holds sub-block 2c in its
 /// low nibbles and sub-block 2c+1 in its high nibbles; value = d·scale[g]·q − dmin·min[g].
 /// </summary>
-internal sealed unsafe class Q4KKernel() : BlockKernel(GgmlType.Q4_K, ActivationEncoding.Q8_K, KernelPath.Avx2, KernelPath.AvxVnni)
+internal sealed unsafe class Q4KKernel() : BlockKernel(GgmlType.Q4_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {

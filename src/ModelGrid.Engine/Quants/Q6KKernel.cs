@@ -10,7 +10,7 @@ namespace ModelGrid.Engine.Quants;
 /// nibble and H[l] bits 0–1, value 32+l takes L[32+l] low and bits 2–3, 64+l takes L[l] high and bits
 /// 4–5, 96+l takes L[32+l] high and bits 6–7; value = d·scale[16-value sub-block]·(q − 32).
 /// </summary>
-internal sealed unsafe class Q6KKernel() : BlockKernel(GgmlType.Q6_K, ActivationEncoding.Q8_K, KernelPath.Avx2, KernelPath.AvxVnni)
+internal sealed unsafe class Q6KKernel() : BlockKernel(GgmlType.Q6_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {

@@ -19,7 +19,8 @@ public static class RowKernels
             ? kernel
             : throw new NotSupportedException($"no row kernel for tensor type {type} ({(uint)type})");
 
-    public static IEnumerable<IRowKernel> All => Kernels.Values;
+    /// <summary>The instruction-set path <paramref name="type"/>'s dot runs on this CPU (for info/bench output).</summary>
+    public static KernelPath PreferredPath(GgmlType type) => ((BlockKernel)For(type)).Preferred;
 
     /// <summary>Bytes that <paramref name="elements"/> activations occupy in encoding <paramref name="encoding"/>.</summary>
     public static int EncodedActivationBytes(ActivationEncoding encoding, int elements)
