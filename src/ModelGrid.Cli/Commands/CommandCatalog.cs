@@ -7,6 +7,9 @@ static class CommandCatalog
 {
     public static IEnumerable<Command> All() =>
     [
+        RunCommand.Create(),
+        ChatCommand.Create(),
+        InfoCommand.Create(),
         HubCommand.Create(),
         PushCommand.Create(),
         PullCommand.Create(),
