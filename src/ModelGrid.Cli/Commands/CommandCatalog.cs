@@ -10,6 +10,7 @@ static class CommandCatalog
         RunCommand.Create(),
         ChatCommand.Create(),
         InfoCommand.Create(),
+        BenchCommand.Create(),
         HubCommand.Create(),
         PushCommand.Create(),
         PullCommand.Create(),
