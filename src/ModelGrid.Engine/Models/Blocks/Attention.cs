@@ -59,8 +59,8 @@ public sealed unsafe class Attention(
             if (weights.QueryNorm is { } qn) NormalizeHeads(q, qn);
             if (weights.KeyNorm is { } kn) NormalizeHeads(k, kn);
             int position = batch.Position(t);
-            rope.Apply(q, headDim, position);
-            rope.Apply(k, headDim, position);
+            rope.Apply(q, headDim, batch.RopePosition(t));
+            rope.Apply(k, headDim, batch.RopePosition(t));
 
             var cache = Cache(batch.Sequence(t));
             cache.EnsurePosition(position);
