@@ -22,7 +22,7 @@ internal static class Operators
             ("*", _, List<object?> list) when PythonValues.TryInteger(left, out long n) => RepeatList(list, n, maxLength),
             ("+", string, _) => throw TemplateRuntimeException.Runtime($"can only concatenate str (not \"{PythonValues.TypeName(right)}\") to str"),
             ("+", List<object?>, _) => throw TemplateRuntimeException.Runtime($"can only concatenate list (not \"{PythonValues.TypeName(right)}\") to list"),
-            ("%", string, _) => throw TemplateRuntimeException.Runtime("printf-style string formatting with '%' is not supported"),
+            ("%", string format, _) => PythonFormat.Percent(format, right),
             _ => throw TemplateRuntimeException.Runtime(
                 $"unsupported operand type(s) for {op}: '{PythonValues.TypeName(left)}' and '{PythonValues.TypeName(right)}'"),
         };
