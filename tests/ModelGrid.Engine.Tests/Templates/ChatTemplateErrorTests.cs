@@ -84,4 +84,7 @@ public class ChatTemplateErrorTests
 
     [Fact]
     public void TooManyMacroArgumentsIsAnError() => Assert.Contains("takes not more than 1", RenderError("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}").Message);
+
+    [Fact]
+    public void SortingUnorderableValuesIsAnError() => Assert.Contains("not supported between", RenderError("{{ [1, 'a', 2]|sort }}").Message);
 }

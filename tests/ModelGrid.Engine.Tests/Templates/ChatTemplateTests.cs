@@ -307,4 +307,27 @@ public class ChatTemplateTests
 
     [Fact]
     public void OnlyGivenVariablesAreDefined() => Assert.Equal("[]False", Render("[{{ bos_token }}]{{ tools is defined }}"));
+
+    [Fact]
+    public void RendersVariablesBuiltInCode()
+    {
+        var variables = new JsonObject
+        {
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "hi" }),
+            ["add_generation_prompt"] = true,
+            ["temperature"] = 0.5,
+            ["count"] = 2,
+        };
+        Assert.Equal("user:hi|True|0.5|3",
+            ChatTemplate.Parse("{{ messages[0].role }}:{{ messages[0].content }}|{{ add_generation_prompt }}|{{ temperature }}|{{ count + 1 }}").Render(variables));
+    }
+
+    [Fact]
+    public void RenderingTwiceGivesTheSameResult()
+    {
+        var template = ChatTemplate.Parse("{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}");
+        var variables = JsonNode.Parse("""{"messages": [1, 2, 3]}""")!.AsObject();
+        Assert.Equal("3", template.Render(variables));
+        Assert.Equal("3", template.Render(variables));
+    }
 }

@@ -135,24 +135,11 @@ internal static class Filters
             var other => throw TemplateRuntimeException.Runtime($"You can only sort by either \"key\" or \"value\", not {PythonValues.Repr(other)}"),
         };
         var pairs = dict.Select(pair => new[] { PyDict.FromKey(pair.Key), pair.Value }).ToList();
-        var sorted = SortStable(pairs, pair => SortKey(pair[position], caseSensitive), PythonValues.IsTruthy(args.Get(2, "reverse", false)));
+        var sorted = PythonValues.SortStable(pairs, pair => SortKey(pair[position], caseSensitive), PythonValues.IsTruthy(args.Get(2, "reverse", false)));
         return sorted.Select(pair => (object?)pair).ToList();
     }
 
     static object? SortKey(object? value, bool caseSensitive) => !caseSensitive && value is string s ? s.ToLowerInvariant() : value;
-
-    static List<T> SortStable<T>(List<T> items, Func<T, object?> key, bool reverse)
-    {
-        int Compare(object? a, object? b) => PythonValues.Compare(a, b, "<") ? -1 : PythonValues.Compare(b, a, "<") ? 1 : 0;
-        var indexed = items.Select((item, index) => (Item: item, Key: key(item), Index: index)).ToList();
-        // Python's sort is stable, and reverse=True keeps equal items in their original order too.
-        indexed.Sort((x, y) =>
-        {
-            int order = reverse ? Compare(y.Key, x.Key) : Compare(x.Key, y.Key);
-            return order != 0 ? order : x.Index.CompareTo(y.Index);
-        });
-        return indexed.Select(entry => entry.Item).ToList();
-    }
 
     static object? ToFloat(Renderer renderer, object? value, CallArguments args)
     {
@@ -338,7 +325,7 @@ internal static class Filters
         bool reverse = PythonValues.IsTruthy(args.Get(0, "reverse", false));
         bool caseSensitive = PythonValues.IsTruthy(args.Get(1, "case_sensitive", false));
         object? attribute = args.Get(2, "attribute");
-        return SortStable(PythonValues.Iterate(value).ToList(), item => SortKey(attribute is null ? item : AttributePath(item, attribute), caseSensitive), reverse);
+        return PythonValues.SortStable(PythonValues.Iterate(value).ToList(), item => SortKey(attribute is null ? item : AttributePath(item, attribute), caseSensitive), reverse);
     }
 
     static object? Sum(Renderer renderer, object? value, CallArguments args)

@@ -41,7 +41,8 @@ internal static class Methods
             if (key is Undefined missing)
                 throw missing.Fail();
             return dict.TryGetValue(PyDict.ToKey(key), out object? value) ? value : args.Get(1, "default");
-        },
+        }
+        ,
         "items" => args => NoArguments(args, "dict.items", dict.Select(pair => (object?)new[] { PyDict.FromKey(pair.Key), pair.Value }).ToList()),
         "keys" => args => NoArguments(args, "dict.keys", dict.Keys.Select(PyDict.FromKey).ToList()),
         "values" => args => NoArguments(args, "dict.values", dict.Values.ToList()),
@@ -67,13 +68,15 @@ internal static class Methods
                 if (PythonValues.AreEqual(items[i], value))
                     return (long)i;
             throw TemplateRuntimeException.Runtime($"{PythonValues.Repr(value)} is not in list");
-        },
+        }
+        ,
         "count" => args =>
         {
             args.Expect("count", "value");
             object? value = args.Get(0, "value");
             return (long)items.Count(item => PythonValues.AreEqual(item, value));
-        },
+        }
+        ,
         "copy" when items is List<object?> list => args => NoArguments(args, "list.copy", new List<object?>(list)),
         _ => null,
     };
@@ -99,7 +102,8 @@ internal static class Methods
             args.Expect("str.replace", "old", "new", "count");
             return Replace(s, RequireString(args.Get(0, "old"), "replace"), RequireString(args.Get(1, "new"), "replace"),
                 RequireInteger(args.Get(2, "count", -1L), "replace"));
-        },
+        }
+        ,
         "upper" => args => NoArguments(args, "str.upper", s.ToUpperInvariant()),
         "lower" => args => NoArguments(args, "str.lower", s.ToLowerInvariant()),
         "title" => args => NoArguments(args, "str.title", Title(s)),
@@ -111,19 +115,22 @@ internal static class Methods
             args.Expect("str.count", "sub");
             string part = RequireString(args.Get(0, "sub"), "count");
             return part.Length == 0 ? PythonText.CodePointCount(s) + 1L : (long)((s.Length - s.Replace(part, "", StringComparison.Ordinal).Length) / part.Length);
-        },
+        }
+        ,
         "join" => args =>
         {
             args.Expect("str.join", "iterable");
             return string.Join(s, PythonValues.Iterate(args.Get(0, "iterable")).Select(item => item as string
                 ?? throw TemplateRuntimeException.Runtime($"sequence item: expected str instance, {PythonValues.TypeName(item)} found")));
-        },
+        }
+        ,
         "format" => args => Format(s, args),
         "center" => args =>
         {
             args.Expect("str.center", "width", "fillchar");
             return Center(s, RequireInteger(args.Get(0, "width"), "center"), RequireString(args.Get(1, "fillchar", " "), "center"));
-        },
+        }
+        ,
         "isdigit" => args => NoArguments(args, "str.isdigit", s.Length > 0 && s.All(char.IsDigit)),
         "isalpha" => args => NoArguments(args, "str.isalpha", s.Length > 0 && s.All(char.IsLetter)),
         "isalnum" => args => NoArguments(args, "str.isalnum", s.Length > 0 && s.All(char.IsLetterOrDigit)),
