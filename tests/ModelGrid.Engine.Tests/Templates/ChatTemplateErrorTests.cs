@@ -34,7 +34,11 @@ public class ChatTemplateErrorTests
     public void UnterminatedStringIsASyntaxError() => Assert.Equal(ChatTemplateErrorKind.Syntax, ParseError("{{ \"unterminated }}").Kind);
 
     [Fact]
-    public void IncompleteExpressionIsASyntaxError() => Assert.Equal((1, 8), (ParseError("{{ 1 + }}").Line, ParseError("{{ 1 + }}").Column));
+    public void IncompleteExpressionIsASyntaxError()
+    {
+        var error = ParseError("{{ 1 + }}");
+        Assert.Equal((1, 8), (error.Line, error.Column));
+    }
 
     [Fact]
     public void MismatchedEndTagIsASyntaxError() => Assert.Contains("endfor", ParseError("{% if x %}{% endfor %}").Message);

@@ -187,14 +187,14 @@ internal static class Operators
         long stride = step is null ? 1 : SliceIndex(step);
         if (stride == 0)
             throw TemplateRuntimeException.Runtime("slice step cannot be zero");
-        IReadOnlyList<object?> items = target switch
+        IReadOnlyList<object?>? items = target switch
         {
             List<object?> list => list,
             object?[] tuple => tuple,
             string s => PythonText.CodePoints(s),
-            _ => [],
+            _ => null,
         };
-        if (target is not (List<object?> or object?[] or string))
+        if (items is null)
             return Undefined.ForItem(target, "slice");
         long length = items.Count;
         long lower = stride > 0 ? 0 : -1, upper = stride > 0 ? length : length - 1;
