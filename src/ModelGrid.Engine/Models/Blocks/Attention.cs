@@ -42,11 +42,13 @@ public sealed unsafe class Attention(
         _value.EnsureCapacity((long)n * vWidth);
         _mixed.EnsureCapacity((long)n * heads * valueDim);
         if (weights.GatedOutput)
-            ProjectGatedQuery(context, input, n);
-        else
-            context.MatMul.Multiply(weights.Query, input, n, _query);
-        context.MatMul.Multiply(weights.Key, input, n, _key);
-        context.MatMul.Multiply(weights.Value, input, n, _value);
+            _queryAndGate.EnsureCapacity((long)n * qWidth * 2);
+        context.MatMul.Multiply(input.Pointer, n,
+            new MatMulTarget(weights.Query, weights.GatedOutput ? _queryAndGate : _query),
+            new MatMulTarget(weights.Key, _key),
+            new MatMulTarget(weights.Value, _value));
+        if (weights.GatedOutput)
+            SplitGatedQuery(n);
 
         for (int t = 0; t < n; t++)
         {
@@ -82,11 +84,9 @@ public sealed unsafe class Attention(
     }
 
     /// <summary>Splits the per-head interleaved [q_0 | g_0 | q_1 | g_1 …] projection into queries and gates.</summary>
-    void ProjectGatedQuery(ForwardContext context, NativeBuffer<float> input, int n)
+    void SplitGatedQuery(int n)
     {
-        _queryAndGate.EnsureCapacity((long)n * heads * headDim * 2);
         _gate.EnsureCapacity((long)n * heads * headDim);
-        context.MatMul.Multiply(weights.Query, input, n, _queryAndGate);
         for (int t = 0; t < n; t++)
             for (int h = 0; h < heads; h++)
             {
