@@ -13,5 +13,7 @@ static class CommandCatalog
         HubCommand.Create(),
         PushCommand.Create(),
         PullCommand.Create(),
+        QuantizeCommand.Create(),
+        SynthCommand.Create(),
     ];
 }
