@@ -63,14 +63,11 @@ public static class QuantizedGgufWriter
         return written;
     }
 
-    // llama-quantize overwrites these keys in place when the input has them, and appends them otherwise.
+    // As gguf_set_val does for llama-quantize: a key the input already has moves to the end with its new value.
     static void Set(List<KeyValuePair<string, object>> values, string key, object value)
     {
-        int index = values.FindIndex(kv => kv.Key == key);
-        if (index >= 0)
-            values[index] = new(key, value);
-        else
-            values.Add(new(key, value));
+        values.RemoveAll(kv => kv.Key == key);
+        values.Add(new(key, value));
     }
 
     static void WriteRows(Stream stream, SourceTensor tensor, GgmlType type, int threads)

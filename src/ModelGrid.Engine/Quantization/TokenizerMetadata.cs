@@ -11,8 +11,8 @@ public static class TokenizerMetadata
 {
     /// <summary>
     /// Vocabulary keys for a model with <paramref name="vocabularySize"/> embedding rows: tokens by id, padded with
-    /// <c>[PAD{id}]</c> entries of type unused up to that size; types (added tokens: control when special or shaped like
-    /// <c>&lt;|…|&gt;</c>, else user-defined); merges as "a b"; bos/eos/padding ids; the chat template.
+    /// <c>[PAD{id}]</c> entries of type unused up to that size; types (added tokens: control when special, else
+    /// user-defined, as <c>&lt;think&gt;</c> and <c>&lt;|fim_prefix|&gt;</c> are in Qwen3); merges as "a b"; bos/eos/padding ids; the chat template.
     /// tokenizer_config.json beside the tokenizer.json supplies special tokens and the template; config.json (when
     /// given) its bos_token_id, which Qwen sets to the padding token <c>&lt;|endoftext|&gt;</c>.
     /// </summary>
@@ -33,7 +33,7 @@ public static class TokenizerMetadata
                 string content = Property(token, "content", tokenizerJsonPath).GetString()!;
                 texts[id] = content;
                 added.Add(id);
-                if (token.TryGetProperty("special", out var special) && special.ValueKind == JsonValueKind.True || LooksSpecial(content))
+                if (token.TryGetProperty("special", out var special) && special.ValueKind == JsonValueKind.True)
                     control.Add(id);
             }
         int largest = texts.Count == 0 ? -1 : texts.Keys.Max();
@@ -74,9 +74,6 @@ public static class TokenizerMetadata
             result.Add(new("tokenizer.chat_template", template));
         return result;
     }
-
-    // gguf-py's does_token_look_special, for the shapes Qwen vocabularies use.
-    static bool LooksSpecial(string token) => token.StartsWith("<|", StringComparison.Ordinal) && token.EndsWith("|>", StringComparison.Ordinal);
 
     static string? ConfigBeside(string tokenizerJsonPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerJsonPath))!, "tokenizer_config.json") is var path && File.Exists(path) ? path : null;
