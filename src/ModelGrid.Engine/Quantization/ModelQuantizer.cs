@@ -27,7 +27,8 @@ public static class ModelQuantizer
             string tokenizer = source.TokenizerJsonPath
                 ?? throw new ModelFormatException($"{source.Name}: tokenizer.json is missing; a GGUF file needs the vocabulary");
             string configPath = Path.Combine(inputPath, "config.json");
-            metadata = source.Metadata.Where(kv => kv.Key != "tokenizer.chat_template")
+            metadata = source.Metadata.Where(kv => kv.Key is not "tokenizer.chat_template" && kv.Key != $"{arch}.vocab_size")
+                .Select(kv => new KeyValuePair<string, object>(kv.Key, AsConverterWrites(kv.Value)))
                 .Concat(TokenizerMetadata.FromTokenizerJson(tokenizer, checked((int)embeddings.RowCount), File.Exists(configPath) ? configPath : null));
             tensors = HuggingFaceConversion.Tensors(source);
         }
@@ -38,4 +39,13 @@ public static class ModelQuantizer
         }
         return QuantizedGgufWriter.Write(outputPath, metadata, tensors.ToList(), scheme, layers, experts, options);
     }
+
+    // The value types llama.cpp's converter writes and its loader insists on: u32 counts, f32 reals, i32 arrays.
+    static object AsConverterWrites(object value) => value switch
+    {
+        long v when v is >= 0 and <= uint.MaxValue => (uint)v,
+        double v => (float)v,
+        long[] v => Array.ConvertAll(v, item => checked((int)item)),
+        _ => value,
+    };
 }

@@ -86,6 +86,9 @@ public sealed class ModelQuantizerTests : IDisposable
                      "tokenizer.ggml.eos_token_id", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.padding_token_id", "tokenizer.chat_template" })
             Assert.True(Show(reference.Metadata[key]) == Show(ours.Metadata[key]), $"{key} differs from {Path.GetFileName(converted)}");
         Assert.Equal(reference.Tensors.Select(t => t.Name).Order(), ours.Tensors.Select(t => t.Name).Order());
+        // llama.cpp rejects a key of the wrong type (e.g. an i64 context_length where it reads a u32).
+        foreach (var (key, value) in reference.Metadata.Where(kv => ours.Metadata.ContainsKey(kv.Key)))
+            Assert.True(value.GetType() == ours.Metadata[key].GetType(), $"{key} is {ours.Metadata[key].GetType().Name}, llama.cpp's converter writes {value.GetType().Name}");
     }
 
     [Fact]
