@@ -45,15 +45,34 @@ public sealed record SynthesisPreset
         // head_dim 128, rope_theta 1e6, rms_norm_eps 1e-6, max_position_embeddings 40960, vocab_size 151936, tied embeddings.
         SynthesisPreset Qwen3(string name, int hidden, int layers, int heads, int kvHeads, int ffn) => new()
         {
-            Architecture = "qwen3", Name = name, EmbeddingLength = hidden, BlockCount = layers, HeadCount = heads, KvHeadCount = kvHeads,
-            HeadDim = 128, FeedForwardLength = ffn, VocabularySize = 151936, ContextLength = 40960, RopeFrequencyBase = 1e6, TiedEmbeddings = true,
+            Architecture = "qwen3",
+            Name = name,
+            EmbeddingLength = hidden,
+            BlockCount = layers,
+            HeadCount = heads,
+            KvHeadCount = kvHeads,
+            HeadDim = 128,
+            FeedForwardLength = ffn,
+            VocabularySize = 151936,
+            ContextLength = 40960,
+            RopeFrequencyBase = 1e6,
+            TiedEmbeddings = true,
         };
         // Qwen2.5 (the qwen2 architecture), from Qwen/Qwen2.5-{0.5B,1.5B,3B,7B} config.json: head_dim = hidden / heads,
         // q/k/v biases, rope_theta 1e6; the 7B unties its embeddings and has vocab_size 152064.
         SynthesisPreset Qwen2(string name, int hidden, int layers, int heads, int kvHeads, int ffn, bool tied, int vocabulary, int context) => new()
         {
-            Architecture = "qwen2", Name = name, EmbeddingLength = hidden, BlockCount = layers, HeadCount = heads, KvHeadCount = kvHeads,
-            HeadDim = hidden / heads, FeedForwardLength = ffn, VocabularySize = vocabulary, ContextLength = context, RopeFrequencyBase = 1e6,
+            Architecture = "qwen2",
+            Name = name,
+            EmbeddingLength = hidden,
+            BlockCount = layers,
+            HeadCount = heads,
+            KvHeadCount = kvHeads,
+            HeadDim = hidden / heads,
+            FeedForwardLength = ffn,
+            VocabularySize = vocabulary,
+            ContextLength = context,
+            RopeFrequencyBase = 1e6,
             TiedEmbeddings = tied,
         };
         // Qwen3.5 dense, from the text_config of Qwen/Qwen3.5-{0.8B,2B,4B}: head_dim 256, partial_rotary_factor 0.25
@@ -62,9 +81,19 @@ public sealed record SynthesisPreset
         // max_position_embeddings 262144, tied embeddings. (Their MTP layer is not synthesized.)
         SynthesisPreset Qwen35(string name, int hidden, int layers, int heads, int kvHeads, int ffn, int valueHeads, bool tied = true) => new()
         {
-            Architecture = "qwen35", Name = name, EmbeddingLength = hidden, BlockCount = layers, HeadCount = heads, KvHeadCount = kvHeads,
-            HeadDim = 256, RotaryDimensions = 64, FeedForwardLength = ffn, VocabularySize = 248320, ContextLength = 262144,
-            RopeFrequencyBase = 1e7, TiedEmbeddings = tied,
+            Architecture = "qwen35",
+            Name = name,
+            EmbeddingLength = hidden,
+            BlockCount = layers,
+            HeadCount = heads,
+            KvHeadCount = kvHeads,
+            HeadDim = 256,
+            RotaryDimensions = 64,
+            FeedForwardLength = ffn,
+            VocabularySize = 248320,
+            ContextLength = 262144,
+            RopeFrequencyBase = 1e7,
+            TiedEmbeddings = tied,
             LinearAttention = new LinearAttentionShape(KeyHeads: 16, valueHeads, KeyDim: 128, ValueDim: 128, ConvKernel: 4, FullAttentionInterval: 4, [11, 11, 10, 0]),
         };
         return

@@ -29,10 +29,17 @@ public sealed class ModelSynthesizerTests : IDisposable
         var preset = SynthesisPreset.All.First(p => p.Architecture == architecture);
         return preset with
         {
-            EmbeddingLength = 256, BlockCount = 4, HeadCount = 4, KvHeadCount = 2, HeadDim = 64, FeedForwardLength = 512,
-            VocabularySize = vocabulary, ContextLength = 512,
+            EmbeddingLength = 256,
+            BlockCount = 4,
+            HeadCount = 4,
+            KvHeadCount = 2,
+            HeadDim = 64,
+            FeedForwardLength = 512,
+            VocabularySize = vocabulary,
+            ContextLength = 512,
             RotaryDimensions = preset.LinearAttention is null ? 0 : 16,
-            ExpertCount = preset.ExpertCount > 0 ? 4 : 0, ExpertsUsed = preset.ExpertCount > 0 ? 2 : 0,
+            ExpertCount = preset.ExpertCount > 0 ? 4 : 0,
+            ExpertsUsed = preset.ExpertCount > 0 ? 2 : 0,
             ExpertFeedForwardLength = preset.ExpertCount > 0 ? 256 : 0,
             SharedExpertFeedForwardLength = preset.SharedExpertFeedForwardLength > 0 ? 256 : 0,
             LinearAttention = preset.LinearAttention is null ? null : new LinearAttentionShape(2, 4, 32, 32, 4, 4, [3, 3, 2, 0]),
