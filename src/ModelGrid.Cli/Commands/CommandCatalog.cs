@@ -14,5 +14,7 @@ static class CommandCatalog
         HubCommand.Create(),
         PushCommand.Create(),
         PullCommand.Create(),
+        QuantizeCommand.Create(),
+        SynthCommand.Create(),
     ];
 }
