@@ -26,6 +26,7 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
     const int MinRowsPerItem = 16;
     const int ItemsPerThread = 4;
     const int MaxTargets = 8;
+    const int TokensPerBlock = 64;
 
     readonly NativeBuffer<byte>[] _encoded = Enum.GetValues<ActivationEncoding>().Select(_ => new NativeBuffer<byte>()).ToArray();
     readonly MatMulTarget[] _targets = new MatMulTarget[MaxTargets];
@@ -99,12 +100,18 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
         byte* activations = _encoded[(int)kernel.Activations].Pointer;
         long first = (long)(item - _firstItem[target]) * _rowsPerItem[target];
         long last = Math.Min(first + _rowsPerItem[target], weights.RowCount);
-        for (long r = first; r < last; r++)
+        if (_tokens == 1)
         {
-            var row = weights.Row(r);
-            for (int t = 0; t < _tokens; t++)
-                output[(long)t * outputStride + r] = kernel.Dot(row, new ReadOnlySpan<byte>(activations + (long)t * stride, stride));
+            // Decoding: memory-bound, one pass over the rows with the single-row kernel.
+            for (long r = first; r < last; r++)
+                output[r] = kernel.Dot(weights.Row(r), new ReadOnlySpan<byte>(activations, stride));
+            return;
         }
+        // Prompt batches: register tiles of rows × tokens, over token blocks whose encoded activations stay in L2.
+        for (int t = 0; t < _tokens; t += TokensPerBlock)
+            kernel.DotTile(weights.Data + first * weights.RowBytes, weights.RowBytes, (int)(last - first),
+                activations + (long)t * stride, stride, Math.Min(TokensPerBlock, _tokens - t),
+                output + (long)t * outputStride + first, outputStride);
     }
 
     public void Dispose()
