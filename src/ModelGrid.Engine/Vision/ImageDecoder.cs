@@ -1,0 +1,120 @@
+using StbImageSharp;
+
+namespace ModelGrid.Engine.Vision;
+
+/// <summary>
+/// Decodes PNG and JPEG files to 8-bit RGB in managed code (stb_image, as llama.cpp's mtmd uses). Grey images are
+/// widened and alpha is dropped, as stb_image does when asked for three channels. The dimensions in the header
+/// are checked against a pixel budget before any pixel memory is allocated, so a small file that declares a huge
+/// image (a decompression bomb) is refused cheaply.
+/// </summary>
+public static class ImageDecoder
+{
+    /// <summary>Pillow's decompression-bomb error threshold (2 × <c>Image.MAX_IMAGE_PIXELS</c>): about 179 megapixels, 537 MB as RGB.</summary>
+    public const long DefaultMaxPixels = 2 * 89_478_485L;
+
+    public static RgbImage Decode(ReadOnlySpan<byte> file, long maxPixels = DefaultMaxPixels)
+    {
+        if (file.IsEmpty)
+            throw new ImageFormatException("image file is empty (0 bytes)");
+        string format = Identify(file);
+        if (format is not ("PNG" or "JPEG"))
+            throw new ImageFormatException($"unsupported image format: {format} (PNG and JPEG are supported)");
+
+        byte[] bytes = file.ToArray();
+        ImageInfo? header;
+        try
+        {
+            header = ImageInfo.FromStream(new MemoryStream(bytes, writable: false));
+        }
+        catch (Exception e) when (IsDecoderFailure(e))
+        {
+            header = null;
+        }
+        if (header is not { Width: > 0, Height: > 0 } info)
+            throw new ImageFormatException($"corrupt {format} image: its header cannot be read ({file.Length} bytes)");
+        long pixels = (long)info.Width * info.Height;
+        if (pixels > maxPixels)
+            throw new ImageFormatException(
+                $"{format} image is {info.Width}x{info.Height} = {pixels} pixels, over the limit of {maxPixels} pixels; refused before decoding");
+        if (format == "JPEG" && !JpegReachesEndMarker(file))
+            throw new ImageFormatException($"truncated JPEG image: the data ends ({file.Length} bytes) before the end-of-image marker");
+
+        ImageResult result;
+        try
+        {
+            result = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
+        }
+        catch (Exception e) when (IsDecoderFailure(e))
+        {
+            string reason = e.Message.Trim();
+            throw new ImageFormatException($"corrupt or truncated {format} image ({info.Width}x{info.Height}, {file.Length} bytes)"
+                + (reason.Length > 0 && reason.All(c => c >= ' ' && c < 127) ? $": {reason}" : ""));
+        }
+        if (result.Width != info.Width || result.Height != info.Height || result.Data.LongLength != 3 * pixels)
+            throw new ImageFormatException($"corrupt {format} image: header says {info.Width}x{info.Height}, decoder produced {result.Width}x{result.Height}");
+        return new RgbImage(result.Width, result.Height, result.Data);
+    }
+
+    /// <summary>The format a file's signature names, or a description of the first bytes when none is recognized.</summary>
+    public static string Identify(ReadOnlySpan<byte> file)
+    {
+        if (file.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]))
+            return "PNG";
+        if (file.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]))
+            return "JPEG";
+        if (file.StartsWith("GIF87a"u8) || file.StartsWith("GIF89a"u8))
+            return "GIF";
+        if (file.Length >= 12 && file.StartsWith("RIFF"u8) && file[8..12].SequenceEqual("WEBP"u8))
+            return "WebP";
+        if (file.StartsWith("BM"u8))
+            return "BMP";
+        if (file.StartsWith("II*\0"u8) || file.StartsWith("MM\0*"u8))
+            return "TIFF";
+        if (file.Length >= 12 && file[4..8].SequenceEqual("ftyp"u8))
+            return $"ISO media ({System.Text.Encoding.ASCII.GetString(file[8..12])})";
+        return $"unrecognized (first bytes {Convert.ToHexString(file[..Math.Min(8, file.Length)])})";
+    }
+
+    // stb_image is a C port: it reports bad data with exceptions of these kinds rather than one of its own.
+    static bool IsDecoderFailure(Exception e) =>
+        e is InvalidOperationException or IndexOutOfRangeException or ArgumentException or OverflowException or NullReferenceException;
+
+    /// <summary>
+    /// Walks the JPEG marker segments to the end-of-image marker. stb_image decodes a cut-off JPEG without complaint
+    /// (it pads the missing entropy-coded data with zeros), so truncation has to be found here. Thumbnails inside
+    /// APPn segments are skipped by segment length, so their own end markers do not count.
+    /// </summary>
+    static bool JpegReachesEndMarker(ReadOnlySpan<byte> file)
+    {
+        int position = 2;
+        while (position + 1 < file.Length)
+        {
+            if (file[position] != 0xFF)
+                return false;
+            byte marker = file[position + 1];
+            if (marker == 0xFF)
+            {
+                position++;
+                continue;
+            }
+            if (marker == 0xD9)
+                return true;
+            if (marker is 0x01 or (>= 0xD0 and <= 0xD7))
+            {
+                position += 2;
+                continue;
+            }
+            if (position + 3 >= file.Length)
+                return false;
+            int length = (file[position + 2] << 8) | file[position + 3];
+            position += 2 + length;
+            if (marker != 0xDA)
+                continue;
+            // Entropy-coded data follows a scan header; inside it 0xFF is stuffed as FF 00, and FF D0..D7 are restarts.
+            while (position + 1 < file.Length && !(file[position] == 0xFF && file[position + 1] is not (0x00 or (>= 0xD0 and <= 0xD7))))
+                position++;
+        }
+        return false;
+    }
+}
