@@ -23,7 +23,7 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
     sealed record Merger(float[] NormWeight, float[] NormBias, WeightTensor Fc1, float[] Fc1Bias, WeightTensor Fc2, float[] Fc2Bias);
 
     readonly WorkerPool _pool;
-    readonly MatMul _matMul;
+    readonly PatchMatMul _matMul;
     readonly PatchAttention _attention = new();
     readonly NativeBuffer<float> _patchKernel = new();
     readonly WeightTensor _patchEmbedding;
@@ -48,7 +48,7 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
     {
         Config = config;
         _pool = pool;
-        _matMul = new MatMul(pool);
+        _matMul = new PatchMatMul(pool);
         int d = config.HiddenSize, p = config.PatchSize;
 
         _patchEmbedding = LoadPatchKernel(source, config);
@@ -297,18 +297,13 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
             Project(merger.Fc2, merger.Fc2Bias, _feedForward.Pointer, tokens, target + column, Config.EmbeddingWidth);
     }
 
-    /// <summary>
-    /// output[t] = W · input[t] + bias. Tokens go through in chunks small enough to stay in cache while every weight
-    /// row passes over them (an image has hundreds of patches; the text model's matmul is built for a few tokens).
-    /// </summary>
+    /// <summary>output[t] = W · input[t] + bias, rows of <paramref name="outputStride"/> values (default: W's row count).</summary>
     void Project(WeightTensor weights, float[] bias, float* input, int tokens, float* output, int outputStride = 0)
     {
-        int rows = (int)weights.RowCount, columns = weights.RowLength;
+        int rows = (int)weights.RowCount;
         if (outputStride == 0)
             outputStride = rows;
-        int chunk = Math.Max(1, (64 << 10) / columns);
-        for (int start = 0; start < tokens; start += chunk)
-            _matMul.Multiply(weights, input + (long)start * columns, Math.Min(chunk, tokens - start), output + (long)start * outputStride, outputStride);
+        _matMul.Multiply(weights, input, tokens, output, outputStride);
         for (int t = 0; t < tokens; t++)
         {
             var row = new Span<float>(output + (long)t * outputStride, rows);
@@ -329,7 +324,7 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
 
     public void Dispose()
     {
-        _matMul.Dispose();
+        _attention.Dispose();
         foreach (var buffer in new[] { _patchKernel, _patches, _hidden, _normed, _qkv, _mixed, _residual, _feedForward, _merged })
             buffer.Dispose();
     }
