@@ -53,7 +53,7 @@ internal sealed unsafe class PatchAttention : IParallelWork, IDisposable
         scores.Clear();
         for (int c = 0; c < _headDim; c++)
             TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(_keys.Pointer + (long)(offset + c) * n, n), query[c] * scale, scores, scores);
-        Kernels.Softmax(scores);
+        VisionKernels.Softmax(scores);
         for (int c = 0; c < _headDim; c++)
             output[c] = TensorPrimitives.Dot(scores, new ReadOnlySpan<float>(_values.Pointer + (long)(offset + c) * n, n));
         ArrayPool<float>.Shared.Return(rented);

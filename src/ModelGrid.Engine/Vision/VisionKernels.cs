@@ -22,6 +22,14 @@ public static class VisionKernels
         TensorPrimitives.Add(y, bias, y);
     }
 
+    /// <summary>In-place softmax, max-subtracted, with the vectorized exponential (an attention row has hundreds of patches).</summary>
+    public static void Softmax(Span<float> values)
+    {
+        TensorPrimitives.Subtract(values, TensorPrimitives.Max(values), values);
+        TensorPrimitives.Exp(values, values);
+        TensorPrimitives.Multiply(values, 1f / TensorPrimitives.Sum(values), values);
+    }
+
     const float SqrtTwoOverPi = 0.7978845608028654f;
     const float GeluCubic = 0.044715f;
 

@@ -40,4 +40,17 @@ public sealed class VisionKernelsTests
             Assert.True(Math.Abs(y[i] - expected) <= 2e-5 * Math.Max(1, Math.Abs(expected)), $"[{i}]: {y[i]} vs {expected}");
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void Softmax_matches_its_definition(int length)
+    {
+        var values = RandomValues(length, length + 3, 30);
+        double max = values.Max();
+        double total = values.Sum(v => Math.Exp(v - max));
+        var expected = values.Select(v => Math.Exp(v - max) / total).ToArray();
+        VisionKernels.Softmax(values);
+        for (int i = 0; i < length; i++)
+            Assert.True(Math.Abs(values[i] - expected[i]) <= 1e-6 * Math.Max(expected[i], 1e-3), $"[{i}]: {values[i]} vs {expected[i]}");
+    }
 }
