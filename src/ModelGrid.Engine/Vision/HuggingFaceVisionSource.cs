@@ -47,7 +47,19 @@ public sealed unsafe partial class HuggingFaceVisionSource : ModelSource
 
     public override IEnumerable<string> TensorNames => _tensors.Keys;
 
-    public override bool HasHuggingFaceConventions => true;
+    /// <summary>True when <paramref name="folder"/> has a config.json with a <c>vision_config</c> (a multimodal checkpoint).</summary>
+    public static bool HasVisionConfig(string folder)
+    {
+        string path = Path.Combine(folder, "config.json");
+        try
+        {
+            return File.Exists(path) && JsonNode.Parse(File.ReadAllText(path)) is JsonObject config && config["vision_config"] is JsonObject;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
 
     public static new HuggingFaceVisionSource Open(string folder)
     {

@@ -74,13 +74,16 @@ public sealed class VisionEncoder : IDisposable
     }
 
     /// <summary>
-    /// The mmproj GGUF beside a model file (or inside a model folder), as downloads ship them: a <c>.gguf</c> whose name
-    /// contains "mmproj". With several, the one sharing the longest name prefix with the model (then the first by name).
-    /// Null when there is none.
+    /// The vision projector that goes with a model: a Hugging Face folder with a <c>vision_config</c> is its own (the
+    /// folder is returned); otherwise the mmproj GGUF beside the model file (or inside the model folder), as downloads
+    /// ship them: a <c>.gguf</c> whose name contains "mmproj". With several, the one sharing the longest name prefix
+    /// with the model (then the first by name). Null when there is none.
     /// </summary>
     public static string? FindBeside(string modelPath)
     {
         string full = Path.GetFullPath(modelPath);
+        if (Directory.Exists(full) && HuggingFaceVisionSource.HasVisionConfig(full))
+            return full;
         string? folder = Directory.Exists(full) ? full : Path.GetDirectoryName(full);
         if (folder is null || !Directory.Exists(folder))
             return null;

@@ -85,6 +85,15 @@ public sealed class VisionEncoderLoadTests : IDisposable
     }
 
     [Fact]
+    public void Folder_with_a_vision_config_is_its_own_projector()
+    {
+        foreach (string folder in VisionGoldenCase.Names().Select(n => VisionGoldenCase.Load(n).HuggingFaceFolder).OfType<string>().Distinct())
+            Assert.Equal(Path.GetFullPath(folder), VisionEncoder.FindBeside(folder));
+        File.WriteAllText(Path.Combine(_temp, "config.json"), """{"model_type": "qwen3"}""");
+        Assert.Null(VisionEncoder.FindBeside(_temp));
+    }
+
+    [Fact]
     public void No_projector_beside_a_lone_model()
     {
         string model = Path.Combine(_temp, "model.gguf");
