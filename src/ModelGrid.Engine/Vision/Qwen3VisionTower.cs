@@ -49,7 +49,7 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
         Config = config;
         _pool = pool;
         _matMul = new PatchMatMul(pool);
-        int d = config.HiddenSize, p = config.PatchSize;
+        int d = config.HiddenSize;
 
         _patchEmbedding = LoadPatchKernel(source, config);
         _patchBias = source.GetTensor("v.patch_embd.bias", d).ToFloats();
