@@ -36,6 +36,18 @@ public sealed class ImageRunTests
     }
 
     [Fact]
+    public void Chat_attaches_an_image_to_the_next_message()
+    {
+        var json = JsonNode.Parse(File.ReadAllText(Directory.EnumerateFiles(Golden.Path("vision", "expected"), "*.json").Order().First()))!;
+        string image = Golden.Path("vision", "images", (string)json["image"]!);
+        var result = Cli.RunWithInput($"/image {image}\nWhat is this?\nAnd now?\n/exit\n",
+            "chat", Golden.Path("vision", "models", (string)json["model"]!), "-n", "4", "--temp", "0", "-t", "2");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains($"[image {Path.GetFileName(image)}: {(int)json["n_image_tokens"]!} tokens]", result.Stderr);
+        Assert.Equal(4, result.Stderr.Split("> ").Length - 1);
+    }
+
+    [Fact]
     public void Corrupt_image_is_a_clear_error()
     {
         string name = Directory.EnumerateFiles(Golden.Path("vision", "expected"), "*.json").Order().First();

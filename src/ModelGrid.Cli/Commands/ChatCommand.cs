@@ -8,7 +8,8 @@ namespace ModelGrid.Cli.Commands;
 /// <summary>
 /// <c>modelgrid chat MODEL</c>: an interactive conversation through the model's chat template, streamed. Earlier turns
 /// stay in the session's cache, so each reply only computes the new turn. Commands: <c>/think</c>, <c>/no_think</c>
-/// (Qwen3 thinking mode for the following turns), <c>/clear</c>, <c>/exit</c>.
+/// (Qwen3 thinking mode for the following turns), <c>/image PATH</c> (attach an image to the next message, for models
+/// with a vision tower), <c>/clear</c>, <c>/exit</c>.
 /// </summary>
 static class ChatCommand
 {
@@ -35,8 +36,10 @@ static class ChatCommand
             }
             Reset();
             bool? thinking = null;
+            var pendingImages = new List<Engine.Vision.ImageEmbedding>();
+            var conversationImages = new List<Engine.Vision.ImageEmbedding>();
             var stdout = Console.OpenStandardOutput();
-            Console.Error.WriteLine($"{languageModel.Name}: type a message; /think, /no_think, /clear, /exit");
+            Console.Error.WriteLine($"{languageModel.Name}: type a message; /think, /no_think, /image PATH, /clear, /exit");
             while (!ct.IsCancellationRequested)
             {
                 Console.Error.Write("> ");
@@ -53,13 +56,33 @@ static class ChatCommand
                         continue;
                     case "/clear":
                         Reset();
+                        conversationImages.Clear();
+                        continue;
+                    case var command when command.StartsWith("/image ", StringComparison.Ordinal):
+                        string path = command["/image ".Length..].Trim();
+                        try
+                        {
+                            pendingImages.Add(languageModel.EncodeImage(File.ReadAllBytes(path)));
+                            Console.Error.WriteLine($"[image {Path.GetFileName(path)}: {pendingImages[^1].TokenCount} tokens]");
+                        }
+                        catch (Exception error) when (error is IOException or NotSupportedException or Engine.Vision.ImageFormatException)
+                        {
+                            Console.Error.WriteLine($"[cannot use {path}: {error.Message}]");
+                        }
                         continue;
                 }
-                messages.Add(new JsonObject { ["role"] = "user", ["content"] = line });
+                messages.Add(new JsonObject
+                {
+                    ["role"] = "user",
+                    ["content"] = pendingImages.Count == 0 ? line : new JsonArray(
+                        [.. pendingImages.Select(_ => (JsonNode)new JsonObject { ["type"] = "image" }), new JsonObject { ["type"] = "text", ["text"] = line }]),
+                });
+                conversationImages.AddRange(pendingImages);
+                pendingImages.Clear();
                 var prompt = ChatPrompt.Encode(languageModel, messages,
                     templateArguments: thinking is bool on ? new JsonObject { ["enable_thinking"] = on } : null);
                 var reply = new StringBuilder();
-                await foreach (var chunk in session.GenerateAsync(prompt.Ids, options, ct))
+                await foreach (var chunk in session.GenerateAsync(prompt.Ids, options, conversationImages, ct))
                 {
                     stdout.Write(Encoding.UTF8.GetBytes(chunk.Text));
                     stdout.Flush();
