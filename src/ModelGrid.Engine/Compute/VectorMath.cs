@@ -62,6 +62,35 @@ public static unsafe class VectorMath
             output[i] += weight * values[i];
     }
 
+    /// <summary>row = scale · row + weight · values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ScaleAdd(float* row, float scale, float* values, float weight, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var s = Vector512.Create(scale);
+            var w = Vector512.Create(weight);
+            for (; i + 16 <= n; i += 16)
+                Vector512.FusedMultiplyAdd(Vector512.Load(values + i), w, Vector512.Load(row + i) * s).Store(row + i);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256.Create(scale);
+            var w = Vector256.Create(weight);
+            for (; i + 8 <= n; i += 8)
+                Vector256.FusedMultiplyAdd(Vector256.Load(values + i), w, Vector256.Load(row + i) * s).Store(row + i);
+        }
+        for (; i < n; i++)
+            row[i] = row[i] * scale + weight * values[i];
+    }
+
+    public static void ScaleAddScalar(float* row, float scale, float* values, float weight, int n)
+    {
+        for (int i = 0; i < n; i++)
+            row[i] = row[i] * scale + weight * values[i];
+    }
+
     public static float DotScalar(float* a, float* b, int n)
     {
         float sum = 0;

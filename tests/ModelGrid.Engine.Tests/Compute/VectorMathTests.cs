@@ -35,6 +35,22 @@ public sealed unsafe class VectorMathTests
             Assert.Equal(expected[i], actual[i], 1e-6f);
     }
 
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void ScaleAdd_matches_the_scalar_reference(int n)
+    {
+        var values = RandomVector(n, 5);
+        var expected = RandomVector(n, 6);
+        var actual = (float[])expected.Clone();
+        fixed (float* pe = expected, pa = actual, pv = values)
+        {
+            VectorMath.ScaleAddScalar(pe, 0.9f, pv, -0.3f, n);
+            VectorMath.ScaleAdd(pa, 0.9f, pv, -0.3f, n);
+        }
+        for (int i = 0; i < n; i++)
+            Assert.Equal(expected[i], actual[i], 1e-6f);
+    }
+
     [Fact]
     public void Softmax_sums_to_one_and_keeps_order()
     {

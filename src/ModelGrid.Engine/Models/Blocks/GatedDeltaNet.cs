@@ -58,10 +58,9 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
     readonly NativeBuffer<float> _gate = new();
     readonly NativeBuffer<float> _beta = new();
     readonly NativeBuffer<float> _alpha = new();
-    readonly NativeBuffer<float> _convolved = new(shape.Channels);
+    readonly NativeBuffer<float> _convolved = new();
     readonly NativeBuffer<float> _mixed = new();
-    DeltaNetState _state = null!;
-    int _token;
+    ForwardBatch _batch = null!;
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
     {
@@ -71,29 +70,30 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
         _beta.EnsureCapacity((long)n * shape.ValueHeads);
         _alpha.EnsureCapacity((long)n * shape.ValueHeads);
         _mixed.EnsureCapacity((long)n * valueWidth);
+        _convolved.EnsureCapacity((long)n * channels);
         context.MatMul.Multiply(input.Pointer, n,
             new MatMulTarget(weights.QueryKeyValue, _qkv), new MatMulTarget(weights.OutputGate, _gate),
             new MatMulTarget(weights.Beta, _beta), new MatMulTarget(weights.Alpha, _alpha));
 
-        var batch = context.Batch;
+        // The conv is cheap and sequential per sequence; the recurrence is independent per value head, so one
+        // parallel loop over heads walks all tokens in order, each head's state staying in cache.
+        _batch = context.Batch;
         for (int t = 0; t < n; t++)
-        {
-            _state = batch.Sequence(t).LayerState(layer, () => new DeltaNetState(shape));
-            Convolve(t);
-            _token = t;
-            context.Pool.Run(this, shape.ValueHeads);
-        }
-        _state = null!;
+            Convolve(t, State(t));
+        context.Pool.Run(this, shape.ValueHeads);
+        _batch = null!;
         context.MatMul.Multiply(weights.Output, _mixed, n, output);
     }
 
+    DeltaNetState State(int t) => _batch.Sequence(t).LayerState(layer, () => new DeltaNetState(shape));
+
     /// <summary>Causal depthwise conv over [window; current] with SiLU, then L2-normalizes each q and k head.</summary>
-    void Convolve(int t)
+    void Convolve(int t, DeltaNetState state)
     {
         int channels = shape.Channels, taps = shape.ConvKernel;
         float* current = _qkv.Pointer + (long)t * channels;
-        float* window = _state.ConvolutionWindow.Pointer;
-        float* result = _convolved.Pointer;
+        float* window = state.ConvolutionWindow.Pointer;
+        float* result = _convolved.Pointer + (long)t * channels;
         for (int c = 0; c < channels; c++)
         {
             float sum = 0;
@@ -120,41 +120,47 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
         TensorPrimitives.Multiply(head, 1f / MathF.Max((float)Math.Sqrt(sum), epsilon), head);
     }
 
-    /// <summary>The delta rule and gated norm for one value head of the current token.</summary>
+    /// <summary>The delta rule and gated norm of one value head, for every token of the batch in order.</summary>
     void IParallelWork.Execute(int valueHead)
     {
-        int dk = shape.KeyDim, dv = shape.ValueDim, t = _token;
+        int dk = shape.KeyDim, dv = shape.ValueDim, channels = shape.Channels, heads = shape.ValueHeads;
         int keyHead = shape.KeyHeadOf(valueHead);
-        var q = new ReadOnlySpan<float>(_convolved.Pointer + keyHead * dk, dk);
-        var k = new ReadOnlySpan<float>(_convolved.Pointer + (shape.KeyHeads + keyHead) * dk, dk);
-        var v = new ReadOnlySpan<float>(_convolved.Pointer + 2 * shape.KeyHeads * dk + valueHead * dv, dv);
-        float beta = 1f / (1f + MathF.Exp(-_beta.Pointer[(long)t * shape.ValueHeads + valueHead]));
-        float x = _alpha.Pointer[(long)t * shape.ValueHeads + valueHead] + weights.TimeStepBias[valueHead];
-        float softplus = x > 20 ? x : MathF.Log(1f + MathF.Exp(x));
-        float decay = MathF.Exp(weights.DecayRate[valueHead] * softplus);
-
-        var memory = new Span<float>(_state.Memory.Pointer + (long)valueHead * dk * dv, dk * dv);
-        TensorPrimitives.Multiply(memory, decay, memory);
-        Span<float> delta = stackalloc float[dv];
-        delta.Clear();
-        for (int i = 0; i < dk; i++)
-            TensorPrimitives.MultiplyAdd(memory.Slice(i * dv, dv), k[i], delta, delta);
-        TensorPrimitives.Subtract(v, delta, delta);
-        TensorPrimitives.Multiply(delta, beta, delta);
-        var output = new Span<float>(_mixed.Pointer + (long)t * shape.ValueHeads * dv + valueHead * dv, dv);
-        output.Clear();
-        for (int i = 0; i < dk; i++)
+        float scale = 1f / MathF.Sqrt(dk);
+        float* delta = stackalloc float[dv];
+        for (int t = 0; t < _batch.Count; t++)
         {
-            var row = memory.Slice(i * dv, dv);
-            TensorPrimitives.MultiplyAdd(delta, k[i], row, row);
-            TensorPrimitives.MultiplyAdd(row, q[i], output, output);
-        }
-        TensorPrimitives.Multiply(output, 1f / MathF.Sqrt(dk), output);
+            float* convolved = _convolved.Pointer + (long)t * channels;
+            float* q = convolved + keyHead * dk;
+            float* k = convolved + (shape.KeyHeads + keyHead) * dk;
+            float* v = convolved + 2 * shape.KeyHeads * dk + valueHead * dv;
+            float beta = 1f / (1f + MathF.Exp(-_beta.Pointer[(long)t * heads + valueHead]));
+            float x = _alpha.Pointer[(long)t * heads + valueHead] + weights.TimeStepBias[valueHead];
+            float softplus = x > 20 ? x : MathF.Log(1f + MathF.Exp(x));
+            float decay = MathF.Exp(weights.DecayRate[valueHead] * softplus);
+            float* memory = State(t).Memory.Pointer + (long)valueHead * dk * dv;
+            float* output = _mixed.Pointer + ((long)t * heads + valueHead) * dv;
 
-        Kernels.RmsNorm(output, weights.Norm, epsilon, output);
-        var gate = new ReadOnlySpan<float>(_gate.Pointer + (long)t * shape.ValueHeads * dv + valueHead * dv, dv);
-        for (int j = 0; j < dv; j++)
-            output[j] *= gate[j] / (1f + MathF.Exp(-gate[j]));
+            // Two passes over S (dk × dv) instead of three: with S' = e^g·S, S'ᵀk = e^g·(Sᵀk), and the decay, the
+            // rank-one update S' + k ⊗ δ and the read-out o = (S' + k ⊗ δ)ᵀq/√dk share the second pass.
+            new Span<float>(delta, dv).Clear();
+            for (int i = 0; i < dk; i++)
+                VectorMath.MultiplyAdd(delta, memory + i * dv, k[i], dv);
+            for (int j = 0; j < dv; j++)
+                delta[j] = (v[j] - decay * delta[j]) * beta;
+            new Span<float>(output, dv).Clear();
+            for (int i = 0; i < dk; i++)
+            {
+                float* row = memory + i * dv;
+                VectorMath.ScaleAdd(row, decay, delta, k[i], dv);
+                VectorMath.MultiplyAdd(output, row, q[i] * scale, dv);
+            }
+
+            var head = new Span<float>(output, dv);
+            Kernels.RmsNorm(head, weights.Norm, epsilon, head);
+            float* gate = _gate.Pointer + ((long)t * heads + valueHead) * dv;
+            for (int j = 0; j < dv; j++)
+                output[j] *= gate[j] / (1f + MathF.Exp(-gate[j]));
+        }
     }
 
     public void Dispose()
