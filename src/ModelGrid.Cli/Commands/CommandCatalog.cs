@@ -10,5 +10,6 @@ static class CommandCatalog
         HubCommand.Create(),
         PushCommand.Create(),
         PullCommand.Create(),
+        ServeCommand.Create(),
     ];
 }
