@@ -30,6 +30,8 @@ public sealed record ServerOptions
     public long? KvBudgetMiB { get; init; }
     public int Threads { get; init; } = Environment.ProcessorCount;
     public int QueueLimit { get; init; } = 64;
+    /// <summary>Prompt tokens computed per step, shared by the requests still reading their prompts.</summary>
+    public int PrefillTokensPerStep { get; init; } = 256;
     public long MaxRequestBodyBytes { get; init; } = 16 << 20;
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
 }
@@ -96,6 +98,7 @@ public sealed class ModelServer : IAsyncDisposable
         ContextLength = options.ContextLength,
         KvBudgetBytes = options.KvBudgetMiB * (1L << 20),
         QueueLimit = options.QueueLimit,
+        PrefillTokensPerStep = options.PrefillTokensPerStep,
     };
 
     static async Task<ModelServer> StartAsync(ServerOptions options, List<ServedModel> served, ServerMetrics metrics, CancellationToken ct)

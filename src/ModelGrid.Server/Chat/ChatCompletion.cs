@@ -119,6 +119,8 @@ public static class ChatCompletion
                 case null:
                     if (role != "assistant")
                         throw new ApiException(400, $"{path}.content: is required", path + ".content", "missing_required_parameter");
+                    // Clients leave content out of assistant turns that only call tools; templates read it regardless.
+                    copy["content"] = "";
                     break;
                 case JsonValue v when v.GetValueKind() == JsonValueKind.String:
                     break;

@@ -290,10 +290,20 @@ public sealed class Scheduler : IDisposable
     void Advance(Sequence sequence, Span<float> logits)
     {
         var job = sequence.Job;
-        sequence.Job.Constraint?.Mask(logits);
+        if (job.Constraint is { } constraint)
+        {
+            constraint.Mask(logits);
+            if (float.IsNegativeInfinity(System.Numerics.Tensors.TensorPrimitives.Max(logits)))
+            {
+                // The constraint allows nothing (it cannot happen with a well-formed grammar): end rather than emit garbage.
+                Finish(sequence, FinishReason.Stop);
+                return;
+            }
+        }
         int token = sequence.Sampler.Sample(logits, CollectionsMarshal.AsSpan(sequence.History));
-        float logProbability = Sampler.LogProbability(logits, token);
-        var top = job.TopLogprobs > 0 ? TopLogprobs(logits, job.TopLogprobs) : null;
+        float logSum = LogSumExp(logits);
+        float logProbability = logits[token] - logSum;
+        var top = job.TopLogprobs > 0 ? TopLogprobs(logits, job.TopLogprobs, logSum) : null;
         sequence.Generated++;
         long now = Stopwatch.GetTimestamp();
         if (sequence.Generated == 1)
@@ -349,7 +359,16 @@ public sealed class Scheduler : IDisposable
         sequence.Output.Writer.TryComplete(error);
     }
 
-    static TokenLogprob[] TopLogprobs(ReadOnlySpan<float> logits, int count)
+    static float LogSumExp(ReadOnlySpan<float> logits)
+    {
+        float max = System.Numerics.Tensors.TensorPrimitives.Max(logits);
+        double sum = 0;
+        foreach (float l in logits)
+            sum += Math.Exp(l - max);
+        return max + (float)Math.Log(sum);
+    }
+
+    static TokenLogprob[] TopLogprobs(ReadOnlySpan<float> logits, int count, float logSum)
     {
         var best = new List<int>(count + 1);
         for (int id = 0; id < logits.Length; id++)
@@ -363,11 +382,6 @@ public sealed class Scheduler : IDisposable
             if (best.Count > count)
                 best.RemoveAt(count);
         }
-        float max = logits[best[0]];
-        double sum = 0;
-        foreach (float l in logits)
-            sum += Math.Exp(l - max);
-        float logSum = max + (float)Math.Log(sum);
         var top = new TokenLogprob[best.Count];
         for (int i = 0; i < top.Length; i++)
             top[i] = new TokenLogprob(best[i], logits[best[i]] - logSum);

@@ -8,7 +8,8 @@ sealed class GrammarMatcher
 {
     /// <summary>Bounds the number of live alternatives so a pathological schema cannot blow up a step.</summary>
     const int MaxStates = 256;
-    const int MaxNumberDigits = 24;
+    // Long enough for any value a double or long holds; bounded so a number cannot go on forever.
+    const int MaxNumberDigits = 18;
 
     /// <summary>One grammar node in progress: which part of it comes next (Phase) and a counter (characters, items, properties).</summary>
     internal sealed record Frame(GrammarNode Node, int Phase, int Count, Frame? Parent);
@@ -82,7 +83,9 @@ sealed class GrammarMatcher
 
     static void FeedString(Frame state, StringNode node, byte c, List<Frame?> output)
     {
-        // Phase 0: before the opening quote; 1: inside; 2: after a backslash; 3..6: after \u and that many-3 hex digits.
+        // Phase 0: before the opening quote; 1: inside; 2: after a backslash; 3..6: after \u and Phase-3 hex digits;
+        // 7..9: inside a multi-byte UTF-8 character with Phase-6 continuation bytes to go. Count is the length in
+        // UTF-16 units (a 4-byte character counts 2): no more than the code points JSON schema counts, and what .NET counts.
         switch (state.Phase)
         {
             case 0:
@@ -90,23 +93,25 @@ sealed class GrammarMatcher
                     output.Add(state with { Phase = 1 });
                 break;
             case 1:
+                int length = c switch
+                {
+                    (byte)'"' => 0,
+                    < 0x20 => -1,
+                    < 0x80 => 1,
+                    >= 0xC2 and <= 0xDF => 1,
+                    >= 0xE0 and <= 0xEF => 1,
+                    >= 0xF0 and <= 0xF4 => 2,
+                    _ => -1, // a stray continuation byte or an invalid lead byte
+                };
                 if (c == '"')
                 {
                     if (state.Count >= node.MinLength)
                         output.Add(state.Parent);
                 }
-                else if (c == '\\')
+                else if (length > 0 && state.Count + length <= node.MaxLength)
                 {
-                    if (state.Count < node.MaxLength)
-                        output.Add(state with { Phase = 2 });
-                }
-                else if (c >= 0x20)
-                {
-                    bool continuation = (c & 0xC0) == 0x80;
-                    if (continuation)
-                        output.Add(state);
-                    else if (state.Count < node.MaxLength)
-                        output.Add(state with { Count = state.Count + 1 });
+                    int continuation = c switch { < 0x80 => 0, <= 0xDF => 1, <= 0xEF => 2, _ => 3 };
+                    output.Add(state with { Phase = c == '\\' ? 2 : continuation == 0 ? 1 : 6 + continuation, Count = state.Count + (c == '\\' ? 0 : length) });
                 }
                 break;
             case 2:
@@ -115,9 +120,13 @@ sealed class GrammarMatcher
                 else if ("\"\\/bfnrt".Contains((char)c))
                     output.Add(state with { Phase = 1, Count = state.Count + 1 });
                 break;
-            default:
+            case >= 3 and <= 6:
                 if (Uri.IsHexDigit((char)c))
                     output.Add(state.Phase == 6 ? state with { Phase = 1, Count = state.Count + 1 } : state with { Phase = state.Phase + 1 });
+                break;
+            default:
+                if ((c & 0xC0) == 0x80)
+                    output.Add(state with { Phase = state.Phase == 7 ? 1 : state.Phase - 1 });
                 break;
         }
     }
@@ -125,14 +134,16 @@ sealed class GrammarMatcher
     static void FeedNumber(Frame state, NumberNode node, byte c, List<Frame?> output)
     {
         // Phases: 0 start, 1 after '-', 2 integer digits, 3 after a leading 0, 4 after '.', 5 fraction digits,
-        // 6 after 'e', 7 after the exponent sign, 8 exponent digits. 2, 3, 5 and 8 may end the number.
+        // 6 after 'e', 7 after the exponent sign, 8 and 9 one and two exponent digits (two at most, so the value stays
+        // finite). 2, 3, 5, 8 and 9 may end the number.
+        // Count holds the integer and fraction digits; the exponent has at most two (phases 8, 9).
         bool digit = c is >= (byte)'0' and <= (byte)'9';
-        bool moreDigits = state.Count < MaxNumberDigits;
-        Frame? Next(int phase) => digit && !moreDigits ? null : state with { Phase = phase, Count = state.Count + (digit ? 1 : 0) };
+        bool counted = state.Phase < 6;
         void Add(int phase)
         {
-            if (Next(phase) is { } next)
-                output.Add(next);
+            if (digit && counted && state.Count >= MaxNumberDigits)
+                return;
+            output.Add(state with { Phase = phase, Count = state.Count + (digit && counted ? 1 : 0) });
         }
         switch (state.Phase)
         {
@@ -161,11 +172,11 @@ sealed class GrammarMatcher
         {
             case 2 when digit: Add(2); break;
             case 5 when digit: Add(5); break;
-            case 8 when digit: Add(8); break;
+            case 8 when digit: Add(9); break;
         }
         if (!node.Integer)
         {
-            if (c == '.' && state.Phase is 2 or 3) Add(4);
+            if (c == '.' && state.Phase is 2 or 3 && state.Count < MaxNumberDigits) Add(4);
             if (c is (byte)'e' or (byte)'E' && state.Phase is 2 or 3 or 5) Add(6);
         }
         Feed(state.Parent, c, output);

@@ -68,15 +68,15 @@ static class JsonSchemaGrammar
             GrammarNode typed = obj["type"] switch
             {
                 null => obj.ContainsKey("properties") ? Object(obj, path) : obj.ContainsKey("items") ? Array(obj, path) : Any,
-                JsonArray types => new ChoiceNode([.. types.Select((t, i) => Type((string?)t, obj, $"{path}.type[{i}]"))]),
-                var type => Type(type.GetValueKind() == JsonValueKind.String ? (string?)type : null, obj, path + ".type"),
+                JsonArray types => new ChoiceNode([.. types.Select((t, i) => Type(t?.GetValueKind() == JsonValueKind.String ? (string?)t : null, obj, path, $"{path}.type[{i}]"))]),
+                var type => Type(type.GetValueKind() == JsonValueKind.String ? (string?)type : null, obj, path, path + ".type"),
             };
             return obj["nullable"] is JsonValue nullable && nullable.TryGetValue(out bool isNullable) && isNullable
                 ? new ChoiceNode(typed, new LiteralNode("null"))
                 : typed;
         }
 
-        GrammarNode Type(string? type, JsonObject schema, string path) => type switch
+        GrammarNode Type(string? type, JsonObject schema, string path, string typePath) => type switch
         {
             "object" => Object(schema, path),
             "array" => Array(schema, path),
@@ -85,7 +85,7 @@ static class JsonSchemaGrammar
             "number" => new NumberNode(integer: false),
             "boolean" => new ChoiceNode(new LiteralNode("true"), new LiteralNode("false")),
             "null" => new LiteralNode("null"),
-            _ => throw new UnsupportedSchemaException(path, $"unknown type '{type}'"),
+            _ => throw new UnsupportedSchemaException(typePath, $"unknown type '{type}'"),
         };
 
         GrammarNode Object(JsonObject schema, string path)
