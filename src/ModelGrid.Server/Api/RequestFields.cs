@@ -44,7 +44,8 @@ static class RequestFields
             return null;
         if (body[name] is not JsonValue v || v.GetValueKind() != JsonValueKind.Number)
             throw ApiException.Invalid(name, "must be a number");
-        double value = v.GetValue<double>();
+        // Parsed bodies hold JsonElements; bodies built in memory (the in-process chat client) may hold any numeric type.
+        double value = v.TryGetValue(out double d) ? d : double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
         return value >= min && value <= max ? value : throw ApiException.Invalid(name, $"{value} is out of range [{min}, {max}]");
     }
 
@@ -52,7 +53,8 @@ static class RequestFields
     {
         if (body[name] is null)
             return null;
-        if (body[name] is not JsonValue v || v.GetValueKind() != JsonValueKind.Number || !v.TryGetValue(out long value))
+        if (body[name] is not JsonValue v || v.GetValueKind() != JsonValueKind.Number
+            || !(v.TryGetValue(out long value) || long.TryParse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture, out value)))
             throw ApiException.Invalid(name, "must be an integer");
         return value >= min && value <= max ? value : throw ApiException.Invalid(name, $"{value} is out of range [{min}, {max}]");
     }
