@@ -7,9 +7,15 @@ static class CommandCatalog
 {
     public static IEnumerable<Command> All() =>
     [
+        RunCommand.Create(),
+        ChatCommand.Create(),
+        InfoCommand.Create(),
+        BenchCommand.Create(),
         HubCommand.Create(),
         PushCommand.Create(),
         PullCommand.Create(),
+        QuantizeCommand.Create(),
+        SynthCommand.Create(),
         ServeCommand.Create(),
     ];
 }

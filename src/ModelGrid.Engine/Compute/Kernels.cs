@@ -30,13 +30,8 @@ public static class Kernels
     public static void Softmax(Span<float> values)
     {
         float max = TensorPrimitives.Max(values);
-        float sum = 0;
-        for (int i = 0; i < values.Length; i++)
-        {
-            float e = MathF.Exp(values[i] - max);
-            values[i] = e;
-            sum += e;
-        }
-        TensorPrimitives.Multiply(values, 1f / sum, values);
+        TensorPrimitives.Subtract(values, max, values);
+        TensorPrimitives.Exp(values, values);
+        TensorPrimitives.Multiply(values, 1f / TensorPrimitives.Sum(values), values);
     }
 }

@@ -3,61 +3,107 @@ using ModelGrid.Engine.Tensors;
 
 namespace ModelGrid.Engine.Compute;
 
+/// <summary>One weight matrix of a <see cref="MatMul"/> call and where its output goes (tokens rows of Stride floats).</summary>
+public readonly unsafe struct MatMulTarget(WeightTensor weights, float* output, int stride)
+{
+    public MatMulTarget(WeightTensor weights, NativeBuffer<float> output) : this(weights, output.Pointer, (int)weights.RowCount) { }
+
+    public WeightTensor Weights { get; } = weights;
+    public float* Output { get; } = output;
+    public int Stride { get; } = stride;
+}
+
 /// <summary>
-/// y[t][r] = W[r] · x[t] for a batch of activation rows. Activations are encoded once per call in the form the
-/// weight type's kernel consumes (e.g. Q8_0 blocks); threads split the weight rows, and each weight row is
-/// reused for every token while it is in cache.
+/// y[t][r] = W[r] · x[t] for a batch of activation rows, for one or several weight matrices that read the same input
+/// (q/k/v, gate/up). Activations are encoded once per call in each form the weight types' kernels consume (e.g. Q8_0
+/// blocks); one parallel loop covers the rows of every matrix, so the threads meet once, and each weight row is reused
+/// for every token while it is in cache.
 /// </summary>
 public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
 {
     const int RowsPerItem = 16;
+    const int MaxTargets = 8;
 
-    readonly NativeBuffer<byte> _encoded = new();
-    WeightTensor _weights = null!;
-    IRowKernel _kernel = null!;
-    int _encodedStride;
+    readonly NativeBuffer<byte>[] _encoded = Enum.GetValues<ActivationEncoding>().Select(_ => new NativeBuffer<byte>()).ToArray();
+    readonly MatMulTarget[] _targets = new MatMulTarget[MaxTargets];
+    readonly int[] _firstItem = new int[MaxTargets + 1];
+    int _targetCount;
     int _tokens;
-    float* _output;
-    int _outputStride;
+    int _columns;
 
     public WorkerPool Pool => pool;
 
     /// <param name="input">tokens × weights.RowLength values, row-major.</param>
     /// <param name="output">tokens rows of <paramref name="outputStride"/> values; the first RowCount of each are written.</param>
-    public void Multiply(WeightTensor weights, float* input, int tokens, float* output, int outputStride)
-    {
-        var kernel = weights.Kernel;
-        int columns = weights.RowLength;
-        int stride = RowKernels.EncodedActivationBytes(kernel.Activations, columns);
-        _encoded.EnsureCapacity((long)stride * tokens);
-        for (int t = 0; t < tokens; t++)
-            RowKernels.EncodeActivations(kernel.Activations, new ReadOnlySpan<float>(input + (long)t * columns, columns), _encoded.Slice((long)t * stride, stride));
-
-        _weights = weights;
-        _kernel = kernel;
-        _encodedStride = stride;
-        _tokens = tokens;
-        _output = output;
-        _outputStride = outputStride;
-        pool.Run(this, (int)((weights.RowCount + RowsPerItem - 1) / RowsPerItem));
-        _weights = null!;
-        _kernel = null!;
-    }
+    public void Multiply(WeightTensor weights, float* input, int tokens, float* output, int outputStride) =>
+        Multiply(input, tokens, [new MatMulTarget(weights, output, outputStride)]);
 
     public void Multiply(WeightTensor weights, NativeBuffer<float> input, int tokens, NativeBuffer<float> output) =>
         Multiply(weights, input.Pointer, tokens, output.Pointer, (int)weights.RowCount);
 
+    /// <summary>Multiplies the same input by every target's weights (all with the same row length) in one parallel loop.</summary>
+    public void Multiply(float* input, int tokens, params ReadOnlySpan<MatMulTarget> targets)
+    {
+        if (targets.Length is 0 or > MaxTargets)
+            throw new ArgumentOutOfRangeException(nameof(targets), $"between 1 and {MaxTargets} weight matrices per call");
+        int columns = targets[0].Weights.RowLength;
+        Span<bool> encoded = stackalloc bool[_encoded.Length];
+        _firstItem[0] = 0;
+        for (int i = 0; i < targets.Length; i++)
+        {
+            var weights = targets[i].Weights;
+            if (weights.RowLength != columns)
+                throw new ArgumentException($"'{weights.Name}' rows have {weights.RowLength} values, '{targets[0].Weights.Name}' rows {columns}", nameof(targets));
+            var encoding = weights.Kernel.Activations;
+            if (!encoded[(int)encoding])
+            {
+                Encode(encoding, input, tokens, columns);
+                encoded[(int)encoding] = true;
+            }
+            _targets[i] = targets[i];
+            _firstItem[i + 1] = _firstItem[i] + (int)((weights.RowCount + RowsPerItem - 1) / RowsPerItem);
+        }
+        _targetCount = targets.Length;
+        _tokens = tokens;
+        _columns = columns;
+        pool.Run(this, _firstItem[targets.Length]);
+        _targets.AsSpan(0, _targetCount).Clear();
+    }
+
+    void Encode(ActivationEncoding encoding, float* input, int tokens, int columns)
+    {
+        int stride = RowKernels.EncodedActivationBytes(encoding, columns);
+        var buffer = _encoded[(int)encoding];
+        buffer.EnsureCapacity((long)stride * tokens);
+        for (int t = 0; t < tokens; t++)
+            RowKernels.EncodeActivations(encoding, new ReadOnlySpan<float>(input + (long)t * columns, columns), buffer.Slice((long)t * stride, stride));
+    }
+
     void IParallelWork.Execute(int item)
     {
-        long first = (long)item * RowsPerItem;
-        long last = Math.Min(first + RowsPerItem, _weights.RowCount);
+        int target = 0;
+        while (item >= _firstItem[target + 1])
+            target++;
+        var destination = _targets[target];
+        var weights = destination.Weights;
+        float* output = destination.Output;
+        int outputStride = destination.Stride;
+        var kernel = weights.Kernel;
+        int stride = RowKernels.EncodedActivationBytes(kernel.Activations, _columns);
+        byte* activations = _encoded[(int)kernel.Activations].Pointer;
+        long first = (long)(item - _firstItem[target]) * RowsPerItem;
+        long last = Math.Min(first + RowsPerItem, weights.RowCount);
         for (long r = first; r < last; r++)
         {
-            var row = _weights.Row(r);
+            var row = weights.Row(r);
             for (int t = 0; t < _tokens; t++)
-                _output[(long)t * _outputStride + r] = _kernel.Dot(row, new ReadOnlySpan<byte>(_encoded.Pointer + (long)t * _encodedStride, _encodedStride));
+                output[(long)t * outputStride + r] = kernel.Dot(row, new ReadOnlySpan<byte>(activations + (long)t * stride, stride));
         }
     }
 
-    public void Dispose() => _encoded.Dispose();
+    public void Dispose()
+    {
+        foreach (var buffer in _encoded)
+            buffer.Dispose();
+    }
 }

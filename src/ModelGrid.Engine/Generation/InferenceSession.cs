@@ -99,8 +99,7 @@ public sealed class InferenceSession : IDisposable
             catch (InvalidOperationException)
             {
                 // Recurrent layers cannot be rewound: start over.
-                _sequence.Dispose();
-                _sequence.Truncate(0);
+                _sequence.Reset();
                 shared = 0;
             }
             _history.RemoveRange(shared, _history.Count - shared);

@@ -80,22 +80,17 @@ public sealed unsafe class DecoderModel : IDisposable
                 _normed.EnsureCapacity((long)n * width);
                 _delta.EnsureCapacity((long)n * width);
                 _context.Batch = batch;
-                for (int t = 0; t < n; t++)
+                Embed(batch);
+                for (int l = 0; l < _layers.Length; l++)
                 {
-                    int token = batch.Token(t);
-                    if ((uint)token >= (uint)_embeddings.RowCount)
-                        throw new ArgumentOutOfRangeException(nameof(batch), $"token id {token} is outside the vocabulary (0..{_embeddings.RowCount - 1})");
-                    _embeddings.DequantizeRow(token, Row(_x, t));
-                }
-
-                foreach (var layer in _layers)
-                {
+                    var layer = _layers[l];
                     Normalize(layer.MixerNorm, n);
                     layer.Mixer.Forward(_context, _normed, _delta);
                     AddResidual(n);
                     Normalize(layer.FeedForwardNorm, n);
                     layer.FeedForward.Forward(_context, _normed, _delta);
                     AddResidual(n);
+                    AddDeepstack(batch, l);
                 }
 
                 var logitTokens = batch.LogitTokens;
@@ -113,6 +108,40 @@ public sealed unsafe class DecoderModel : IDisposable
                 batch.Clear();
                 _context.Batch = null!;
             }
+        }
+    }
+
+    void Embed(ForwardBatch batch)
+    {
+        for (int t = 0; t < batch.Count; t++)
+        {
+            if (batch.Embedding(t) is var (values, offset, width))
+            {
+                if (width < EmbeddingLength || width % EmbeddingLength != 0)
+                    throw new ArgumentException($"embedding rows of {width} values do not fit the model width {EmbeddingLength}", nameof(batch));
+                values.AsSpan(offset, EmbeddingLength).CopyTo(Row(_x, t));
+                continue;
+            }
+            int token = batch.Token(t);
+            if ((uint)token >= (uint)_embeddings.RowCount)
+                throw new ArgumentOutOfRangeException(nameof(batch), $"token id {token} is outside the vocabulary (0..{_embeddings.RowCount - 1})");
+            _embeddings.DequantizeRow(token, Row(_x, t));
+        }
+    }
+
+    /// <summary>
+    /// Qwen3-VL deepstack: an image row carries extra feature blocks after its input embedding; block k is added to
+    /// the hidden state after layer k.
+    /// </summary>
+    void AddDeepstack(ForwardBatch batch, int layer)
+    {
+        for (int t = 0; t < batch.Count; t++)
+        {
+            if (batch.Embedding(t) is not var (values, offset, width) || (layer + 2) * EmbeddingLength > width)
+                continue;
+            int start = offset + (layer + 1) * EmbeddingLength;
+            var x = Row(_x, t);
+            TensorPrimitives.Add(x, values.AsSpan(start, EmbeddingLength), x);
         }
     }
 

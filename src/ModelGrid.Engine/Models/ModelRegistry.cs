@@ -10,6 +10,8 @@ public static class ModelRegistry
         ["qwen2"] = Qwen2.Load,
         ["qwen3"] = Qwen3.Load,
         ["qwen3moe"] = Qwen3Moe.Load,
+        ["qwen3vl"] = Qwen3.Load,
+        ["qwen3vlmoe"] = Qwen3Moe.Load,
         ["qwen35"] = Qwen35.Load,
         ["qwen35moe"] = Qwen35.Load,
     };

@@ -19,21 +19,42 @@ public sealed class SequenceState : IDisposable
 
     public int ContextLength { get; }
 
-    /// <summary>Tokens added to the batch being built but not yet computed.</summary>
+    /// <summary>The rotary position of the next text token; ahead of <see cref="Length"/> only after an image, whose rows advance it less.</summary>
+    public int NextRopePosition { get; internal set; }
+
+    /// <summary>Rows added to the batch being built but not yet computed, and how far they advance the rotary position.</summary>
     internal int Pending { get; set; }
+
+    internal int PendingRopeAdvance { get; set; }
 
     internal T LayerState<T>(int layer, Func<T> create) where T : class, IDisposable =>
         (T)(_layerStates[layer] ??= create());
 
-    /// <summary>Forgets tokens from <paramref name="length"/> on (e.g. to reuse a shared prefix); attention layers only.</summary>
+    /// <summary>
+    /// Forgets tokens from <paramref name="length"/> on (e.g. to reuse a shared prefix). Only for text-only sequences of
+    /// attention layers: recurrent state cannot be rewound, and after an image rows and rotary positions differ.
+    /// </summary>
     public void Truncate(int length)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length == Length)
+            return;
         foreach (var state in _layerStates)
             if (state is IRecurrentState)
                 throw new InvalidOperationException("a sequence with recurrent layers cannot be truncated");
+        if (NextRopePosition != Length)
+            throw new InvalidOperationException("a sequence holding an image cannot be truncated");
         Length = length;
+        NextRopePosition = length;
+    }
+
+    /// <summary>Forgets everything: the sequence starts empty, its layer state released.</summary>
+    public void Reset()
+    {
+        Dispose();
+        Length = 0;
+        NextRopePosition = 0;
     }
 
     public void Dispose()

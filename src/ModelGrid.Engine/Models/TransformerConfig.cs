@@ -18,6 +18,8 @@ public sealed record TransformerConfig
     public required float RmsEpsilon { get; init; }
     /// <summary>Leading dimensions of each head that RoPE rotates (partial rotary in Qwen3.5).</summary>
     public required int RotaryDimensions { get; init; }
+    /// <summary>M-RoPE sections (t, h, w, ...) of multimodal models, or null for plain RoPE.</summary>
+    public int[]? RopeSections { get; init; }
     public int ExpertCount { get; init; }
     public int ExpertsUsed { get; init; }
     public int ExpertFeedForwardLength { get; init; }
@@ -62,6 +64,7 @@ public sealed record TransformerConfig
             RotaryDimensions = Get("rope.dimension_count", headDim) is var rotary && rotary <= headDim && rotary % 2 == 0
                 ? rotary
                 : throw new ModelFormatException($"{metadata.Source}: rope.dimension_count {rotary} must be even and at most the head size {headDim}"),
+            RopeSections = metadata.TryGetIntegerArray($"{arch}.rope.dimension_sections")?.Select(v => (int)Math.Clamp(v, 0, MaxDimension)).ToArray(),
             ExpertCount = experts,
             ExpertsUsed = used,
             ExpertFeedForwardLength = Get("expert_feed_forward_length", experts == 0 ? 0 : null, min: 0),

@@ -7,8 +7,10 @@ public enum ActivationEncoding
 {
     /// <summary>Plain little-endian float32.</summary>
     F32,
-    /// <summary>ggml Q8_0 blocks (32 values, one fp16 scale), as llama.cpp uses for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 weights.</summary>
+    /// <summary>ggml Q8_0 blocks (32 values, one fp16 scale), as llama.cpp uses for Q4_0/Q5_0/Q8_0 weights.</summary>
     Q8_0,
+    /// <summary>ggml Q8_1 blocks (Q8_0 plus the fp16 value d·Σq), as llama.cpp uses for Q4_1/Q5_1 weights, whose minimum multiplies that sum.</summary>
+    Q8_1,
     /// <summary>ggml Q8_K blocks (256 values, f32 scale, 16 block sums), as llama.cpp uses for K-quant weights.</summary>
     Q8_K,
 }

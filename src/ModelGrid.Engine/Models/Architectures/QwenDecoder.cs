@@ -59,7 +59,7 @@ static class QwenDecoder
             !extras.HasFlag(needed) ? null : needed == AttentionExtras.QueryKeyNorms && norm is not null ? norm(name, length) : Vector(source, name, length);
         if (weights.GatedOutput && valueDim != headDim)
             throw new ModelFormatException($"{source.Name}: a gated attention layer needs equal key and value head sizes ({headDim} vs {valueDim})");
-        return new Attention(layer, weights, heads, kvHeads, headDim, valueDim, new Rope(config.RotaryDimensions, config.RopeFrequencyBase), config.RmsEpsilon);
+        return new Attention(layer, weights, heads, kvHeads, headDim, valueDim, new Rope(config.RotaryDimensions, config.RopeFrequencyBase, config.RopeSections), config.RmsEpsilon);
     }
 
     public static SwiGluFeedForward Mlp(ModelSource source, TransformerConfig config, int layer)

@@ -42,11 +42,13 @@ public sealed unsafe class Attention(
         _value.EnsureCapacity((long)n * vWidth);
         _mixed.EnsureCapacity((long)n * heads * valueDim);
         if (weights.GatedOutput)
-            ProjectGatedQuery(context, input, n);
-        else
-            context.MatMul.Multiply(weights.Query, input, n, _query);
-        context.MatMul.Multiply(weights.Key, input, n, _key);
-        context.MatMul.Multiply(weights.Value, input, n, _value);
+            _queryAndGate.EnsureCapacity((long)n * qWidth * 2);
+        context.MatMul.Multiply(input.Pointer, n,
+            new MatMulTarget(weights.Query, weights.GatedOutput ? _queryAndGate : _query),
+            new MatMulTarget(weights.Key, _key),
+            new MatMulTarget(weights.Value, _value));
+        if (weights.GatedOutput)
+            SplitGatedQuery(n);
 
         for (int t = 0; t < n; t++)
         {
@@ -59,8 +61,8 @@ public sealed unsafe class Attention(
             if (weights.QueryNorm is { } qn) NormalizeHeads(q, qn);
             if (weights.KeyNorm is { } kn) NormalizeHeads(k, kn);
             int position = batch.Position(t);
-            rope.Apply(q, headDim, position);
-            rope.Apply(k, headDim, position);
+            rope.Apply(q, headDim, batch.RopePosition(t));
+            rope.Apply(k, headDim, batch.RopePosition(t));
 
             var cache = Cache(batch.Sequence(t));
             cache.EnsurePosition(position);
@@ -69,7 +71,7 @@ public sealed unsafe class Attention(
         }
 
         _batch = batch;
-        context.Pool.Run(this, n * heads);
+        context.Pool.Run(this, n * kvHeads);
         _batch = null!;
         if (weights.GatedOutput)
         {
@@ -82,11 +84,9 @@ public sealed unsafe class Attention(
     }
 
     /// <summary>Splits the per-head interleaved [q_0 | g_0 | q_1 | g_1 …] projection into queries and gates.</summary>
-    void ProjectGatedQuery(ForwardContext context, NativeBuffer<float> input, int n)
+    void SplitGatedQuery(int n)
     {
-        _queryAndGate.EnsureCapacity((long)n * heads * headDim * 2);
         _gate.EnsureCapacity((long)n * heads * headDim);
-        context.MatMul.Multiply(weights.Query, input, n, _queryAndGate);
         for (int t = 0; t < n; t++)
             for (int h = 0; h < heads; h++)
             {
@@ -108,25 +108,39 @@ public sealed unsafe class Attention(
         }
     }
 
-    /// <summary>One (token, head) pair: softmax(q·K/√d)·V over positions 0..position.</summary>
+    /// <summary>
+    /// One (token, KV head) pair: for each query head of the group, softmax(q·K/√d)·V over positions 0..position.
+    /// The group's query heads are computed together so that each cached key and value row is read once.
+    /// </summary>
     void IParallelWork.Execute(int item)
     {
-        int t = item / heads, head = item % heads;
-        int kvHead = head / (heads / kvHeads);
+        int t = item / kvHeads, kvHead = item % kvHeads, group = heads / kvHeads;
         int length = _batch.Position(t) + 1;
         var cache = Cache(_batch.Sequence(t));
-        var q = new ReadOnlySpan<float>(_query.Pointer + (long)t * heads * headDim + head * headDim, headDim);
-        var output = new Span<float>(_mixed.Pointer + (long)t * heads * valueDim + head * valueDim, valueDim);
+        float* queries = _query.Pointer + (long)t * heads * headDim + (long)kvHead * group * headDim;
+        float* outputs = _mixed.Pointer + (long)t * heads * valueDim + (long)kvHead * group * valueDim;
         float scale = 1f / MathF.Sqrt(headDim);
 
-        float[] rented = ArrayPool<float>.Shared.Rent(length);
-        var scores = rented.AsSpan(0, length);
-        for (int j = 0; j < length; j++)
-            scores[j] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(cache.Key(j) + kvHead * headDim, headDim)) * scale;
-        Kernels.Softmax(scores);
-        output.Clear();
-        for (int j = 0; j < length; j++)
-            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(cache.Value(j) + kvHead * valueDim, valueDim), scores[j], output, output);
+        float[] rented = ArrayPool<float>.Shared.Rent(length * group);
+        var scores = rented.AsSpan(0, length * group);
+        fixed (float* scoreBase = scores)
+        {
+            for (int j = 0; j < length; j++)
+            {
+                float* key = cache.Key(j) + kvHead * headDim;
+                for (int g = 0; g < group; g++)
+                    scoreBase[g * length + j] = VectorMath.Dot(queries + g * headDim, key, headDim) * scale;
+            }
+            for (int g = 0; g < group; g++)
+                Kernels.Softmax(scores.Slice(g * length, length));
+            new Span<float>(outputs, group * valueDim).Clear();
+            for (int j = 0; j < length; j++)
+            {
+                float* value = cache.Value(j) + kvHead * valueDim;
+                for (int g = 0; g < group; g++)
+                    VectorMath.MultiplyAdd(outputs + g * valueDim, value, scoreBase[g * length + j], valueDim);
+            }
+        }
         ArrayPool<float>.Shared.Return(rented);
     }
 

@@ -71,10 +71,9 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
         _beta.EnsureCapacity((long)n * shape.ValueHeads);
         _alpha.EnsureCapacity((long)n * shape.ValueHeads);
         _mixed.EnsureCapacity((long)n * valueWidth);
-        context.MatMul.Multiply(weights.QueryKeyValue, input, n, _qkv);
-        context.MatMul.Multiply(weights.OutputGate, input, n, _gate);
-        context.MatMul.Multiply(weights.Beta, input, n, _beta);
-        context.MatMul.Multiply(weights.Alpha, input, n, _alpha);
+        context.MatMul.Multiply(input.Pointer, n,
+            new MatMulTarget(weights.QueryKeyValue, _qkv), new MatMulTarget(weights.OutputGate, _gate),
+            new MatMulTarget(weights.Beta, _beta), new MatMulTarget(weights.Alpha, _alpha));
 
         var batch = context.Batch;
         for (int t = 0; t < n; t++)

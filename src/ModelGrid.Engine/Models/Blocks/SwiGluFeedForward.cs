@@ -19,8 +19,7 @@ public sealed unsafe class SwiGluFeedForward(WeightTensor gate, WeightTensor up,
         int hidden = HiddenLength;
         _gate.EnsureCapacity((long)tokens * hidden);
         _up.EnsureCapacity((long)tokens * hidden);
-        matMul.Multiply(gate, input, tokens, _gate.Pointer, hidden);
-        matMul.Multiply(up, input, tokens, _up.Pointer, hidden);
+        matMul.Multiply(input, tokens, new MatMulTarget(gate, _gate), new MatMulTarget(up, _up));
         Kernels.SiluMultiply(new Span<float>(_gate.Pointer, tokens * hidden), new ReadOnlySpan<float>(_up.Pointer, tokens * hidden));
         matMul.Multiply(down, _gate.Pointer, tokens, output, (int)down.RowCount);
     }

@@ -12,7 +12,7 @@ internal static class Filters
     {
         ["abs"] = (_, value, args) => Simple(args, "abs", value switch
         {
-            long l => l == long.MinValue ? throw TemplateRuntimeException.Runtime("integer overflow in abs") : Math.Abs(l),
+            long l => l == long.MinValue ? throw TemplateRuntimeException.Runtime("integer overflow in abs") : (object)Math.Abs(l),
             bool b => b ? 1L : 0L,
             double d => Math.Abs(d),
             _ => throw TemplateRuntimeException.Runtime($"bad operand type for abs(): '{PythonValues.TypeName(value)}'"),
@@ -23,6 +23,11 @@ internal static class Filters
             return Operators.GetAttribute(value, Methods.RequireString(args.Get(0, "name"), "attr"));
         },
         ["capitalize"] = (_, value, args) => Simple(args, "capitalize", Methods.Capitalize(PythonValues.Str(value))),
+        ["center"] = (_, value, args) =>
+        {
+            args.Expect("center", "width");
+            return Methods.Center(PythonValues.Str(value), Methods.RequireInteger(args.Get(0, "width", 80L), "center"), " ");
+        },
         ["count"] = Length,
         ["length"] = Length,
         ["default"] = Default,
@@ -41,6 +46,13 @@ internal static class Filters
             return Simple(args, "last", items.Count > 0 ? items[^1] : new Undefined("No last item, sequence was empty."));
         },
         ["float"] = ToFloat,
+        ["format"] = (_, value, args) =>
+        {
+            if (args.Positional.Count > 0 && args.Named.Count > 0)
+                throw TemplateRuntimeException.Runtime("can't handle positional and keyword arguments at the same time");
+            object? values = args.Named.Count > 0 ? MakeDict(args.Named) : args.Positional.ToArray();
+            return PythonFormat.Percent(PythonValues.Str(value), values);
+        },
         ["int"] = ToInteger,
         ["indent"] = Indent,
         ["items"] = (_, value, args) => Simple(args, "items", value switch
@@ -123,24 +135,11 @@ internal static class Filters
             var other => throw TemplateRuntimeException.Runtime($"You can only sort by either \"key\" or \"value\", not {PythonValues.Repr(other)}"),
         };
         var pairs = dict.Select(pair => new[] { PyDict.FromKey(pair.Key), pair.Value }).ToList();
-        var sorted = SortStable(pairs, pair => SortKey(pair[position], caseSensitive), PythonValues.IsTruthy(args.Get(2, "reverse", false)));
+        var sorted = PythonValues.SortStable(pairs, pair => SortKey(pair[position], caseSensitive), PythonValues.IsTruthy(args.Get(2, "reverse", false)));
         return sorted.Select(pair => (object?)pair).ToList();
     }
 
     static object? SortKey(object? value, bool caseSensitive) => !caseSensitive && value is string s ? s.ToLowerInvariant() : value;
-
-    static List<T> SortStable<T>(List<T> items, Func<T, object?> key, bool reverse)
-    {
-        int Compare(object? a, object? b) => PythonValues.Compare(a, b, "<") ? -1 : PythonValues.Compare(b, a, "<") ? 1 : 0;
-        var indexed = items.Select((item, index) => (Item: item, Key: key(item), Index: index)).ToList();
-        // Python's sort is stable, and reverse=True keeps equal items in their original order too.
-        indexed.Sort((x, y) =>
-        {
-            int order = reverse ? Compare(y.Key, x.Key) : Compare(x.Key, y.Key);
-            return order != 0 ? order : x.Index.CompareTo(y.Index);
-        });
-        return indexed.Select(entry => entry.Item).ToList();
-    }
 
     static object? ToFloat(Renderer renderer, object? value, CallArguments args)
     {
@@ -299,16 +298,25 @@ internal static class Filters
     {
         args.Expect("round", "precision", "method");
         long precision = Methods.RequireInteger(args.Get(0, "precision", 0L), "round");
-        if (!PythonValues.TryNumber(value, out double number, out _))
+        if (!PythonValues.TryNumber(value, out double number, out bool isInteger))
             throw TemplateRuntimeException.Runtime($"round needs a number, not {PythonValues.TypeName(value)}");
         double scale = Math.Pow(10, precision);
         return args.Get(1, "method", "common") switch
         {
-            "common" => Math.Round(number * scale, MidpointRounding.AwayFromZero) / scale,
+            "common" when isInteger => (object)PythonFormat.Round((long)number, precision),
+            "common" => PythonFormat.Round(number, precision),
             "ceil" => Math.Ceiling(number * scale) / scale,
             "floor" => Math.Floor(number * scale) / scale,
             _ => throw TemplateRuntimeException.Runtime("method must be 'common', 'ceil' or 'floor'"),
         };
+    }
+
+    static PyDict MakeDict(IEnumerable<KeyValuePair<string, object?>> pairs)
+    {
+        var dict = new PyDict();
+        foreach (var (key, item) in pairs)
+            dict[key] = item;
+        return dict;
     }
 
     static object? Sort(Renderer renderer, object? value, CallArguments args)
@@ -317,7 +325,7 @@ internal static class Filters
         bool reverse = PythonValues.IsTruthy(args.Get(0, "reverse", false));
         bool caseSensitive = PythonValues.IsTruthy(args.Get(1, "case_sensitive", false));
         object? attribute = args.Get(2, "attribute");
-        return SortStable(PythonValues.Iterate(value).ToList(), item => SortKey(attribute is null ? item : AttributePath(item, attribute), caseSensitive), reverse);
+        return PythonValues.SortStable(PythonValues.Iterate(value).ToList(), item => SortKey(attribute is null ? item : AttributePath(item, attribute), caseSensitive), reverse);
     }
 
     static object? Sum(Renderer renderer, object? value, CallArguments args)

@@ -41,7 +41,8 @@ internal static class Methods
             if (key is Undefined missing)
                 throw missing.Fail();
             return dict.TryGetValue(PyDict.ToKey(key), out object? value) ? value : args.Get(1, "default");
-        },
+        }
+        ,
         "items" => args => NoArguments(args, "dict.items", dict.Select(pair => (object?)new[] { PyDict.FromKey(pair.Key), pair.Value }).ToList()),
         "keys" => args => NoArguments(args, "dict.keys", dict.Keys.Select(PyDict.FromKey).ToList()),
         "values" => args => NoArguments(args, "dict.values", dict.Values.ToList()),
@@ -67,13 +68,15 @@ internal static class Methods
                 if (PythonValues.AreEqual(items[i], value))
                     return (long)i;
             throw TemplateRuntimeException.Runtime($"{PythonValues.Repr(value)} is not in list");
-        },
+        }
+        ,
         "count" => args =>
         {
             args.Expect("count", "value");
             object? value = args.Get(0, "value");
             return (long)items.Count(item => PythonValues.AreEqual(item, value));
-        },
+        }
+        ,
         "copy" when items is List<object?> list => args => NoArguments(args, "list.copy", new List<object?>(list)),
         _ => null,
     };
@@ -99,7 +102,8 @@ internal static class Methods
             args.Expect("str.replace", "old", "new", "count");
             return Replace(s, RequireString(args.Get(0, "old"), "replace"), RequireString(args.Get(1, "new"), "replace"),
                 RequireInteger(args.Get(2, "count", -1L), "replace"));
-        },
+        }
+        ,
         "upper" => args => NoArguments(args, "str.upper", s.ToUpperInvariant()),
         "lower" => args => NoArguments(args, "str.lower", s.ToLowerInvariant()),
         "title" => args => NoArguments(args, "str.title", Title(s)),
@@ -111,13 +115,22 @@ internal static class Methods
             args.Expect("str.count", "sub");
             string part = RequireString(args.Get(0, "sub"), "count");
             return part.Length == 0 ? PythonText.CodePointCount(s) + 1L : (long)((s.Length - s.Replace(part, "", StringComparison.Ordinal).Length) / part.Length);
-        },
+        }
+        ,
         "join" => args =>
         {
             args.Expect("str.join", "iterable");
             return string.Join(s, PythonValues.Iterate(args.Get(0, "iterable")).Select(item => item as string
                 ?? throw TemplateRuntimeException.Runtime($"sequence item: expected str instance, {PythonValues.TypeName(item)} found")));
-        },
+        }
+        ,
+        "format" => args => Format(s, args),
+        "center" => args =>
+        {
+            args.Expect("str.center", "width", "fillchar");
+            return Center(s, RequireInteger(args.Get(0, "width"), "center"), RequireString(args.Get(1, "fillchar", " "), "center"));
+        }
+        ,
         "isdigit" => args => NoArguments(args, "str.isdigit", s.Length > 0 && s.All(char.IsDigit)),
         "isalpha" => args => NoArguments(args, "str.isalpha", s.Length > 0 && s.All(char.IsLetter)),
         "isalnum" => args => NoArguments(args, "str.isalnum", s.Length > 0 && s.All(char.IsLetterOrDigit)),
@@ -262,6 +275,61 @@ internal static class Methods
         string part = RequireString(args.Get(0, "sub"), method);
         int found = fromRight ? s.LastIndexOf(part, StringComparison.Ordinal) : s.IndexOf(part, StringComparison.Ordinal);
         return found < 0 ? -1 : PythonText.CodePointCount(s[..found]);
+    }
+
+    /// <summary>Python's <c>str.center</c>, which puts the odd padding character on the left when the width is odd.</summary>
+    public static string Center(string s, long width, string fill)
+    {
+        if (fill.Length != 1)
+            throw TemplateRuntimeException.Runtime("The fill character must be exactly one character long");
+        long padding = width - PythonText.CodePointCount(s);
+        if (padding <= 0)
+            return s;
+        long left = padding / 2 + (padding & width & 1);
+        return new string(fill[0], (int)left) + s + new string(fill[0], (int)(padding - left));
+    }
+
+    /// <summary><c>str.format</c> with <c>{}</c>, <c>{0}</c> and <c>{name}</c> fields; format specs are not supported.</summary>
+    static string Format(string format, CallArguments args)
+    {
+        var result = new StringBuilder();
+        int automatic = 0;
+        for (int i = 0; i < format.Length; i++)
+        {
+            char c = format[i];
+            if ((c == '{' || c == '}') && i + 1 < format.Length && format[i + 1] == c)
+            {
+                result.Append(c);
+                i++;
+                continue;
+            }
+            if (c == '}')
+                throw TemplateRuntimeException.Runtime("Single '}' encountered in format string");
+            if (c != '{')
+            {
+                result.Append(c);
+                continue;
+            }
+            int close = format.IndexOf('}', i);
+            if (close < 0)
+                throw TemplateRuntimeException.Runtime("Single '{' encountered in format string");
+            string field = format[(i + 1)..close];
+            if (field.IndexOfAny([':', '!', '.', '[']) >= 0)
+                throw TemplateRuntimeException.Runtime($"format field '{{{field}}}' uses a conversion or spec, which is not supported");
+            object? value;
+            if (field.Length == 0 || char.IsAsciiDigit(field[0]))
+            {
+                int position = field.Length == 0 ? automatic++ : int.Parse(field, System.Globalization.CultureInfo.InvariantCulture);
+                value = position < args.Positional.Count ? args.Positional[position]
+                    : throw TemplateRuntimeException.Runtime($"Replacement index {position} out of range for positional args tuple");
+            }
+            else
+                value = args.Named.FirstOrDefault(n => n.Key == field) is { Key: not null } named ? named.Value
+                    : throw TemplateRuntimeException.Runtime($"format key '{field}' is missing");
+            result.Append(PythonValues.Str(value));
+            i = close;
+        }
+        return result.ToString();
     }
 
     public static string Capitalize(string s) => s.Length == 0 ? s : s[..1].ToUpperInvariant() + s[1..].ToLowerInvariant();

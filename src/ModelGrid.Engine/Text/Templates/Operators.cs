@@ -22,7 +22,7 @@ internal static class Operators
             ("*", _, List<object?> list) when PythonValues.TryInteger(left, out long n) => RepeatList(list, n, maxLength),
             ("+", string, _) => throw TemplateRuntimeException.Runtime($"can only concatenate str (not \"{PythonValues.TypeName(right)}\") to str"),
             ("+", List<object?>, _) => throw TemplateRuntimeException.Runtime($"can only concatenate list (not \"{PythonValues.TypeName(right)}\") to list"),
-            ("%", string, _) => throw TemplateRuntimeException.Runtime("printf-style string formatting with '%' is not supported"),
+            ("%", string format, _) => PythonFormat.Percent(format, right),
             _ => throw TemplateRuntimeException.Runtime(
                 $"unsupported operand type(s) for {op}: '{PythonValues.TypeName(left)}' and '{PythonValues.TypeName(right)}'"),
         };
@@ -187,14 +187,14 @@ internal static class Operators
         long stride = step is null ? 1 : SliceIndex(step);
         if (stride == 0)
             throw TemplateRuntimeException.Runtime("slice step cannot be zero");
-        IReadOnlyList<object?> items = target switch
+        IReadOnlyList<object?>? items = target switch
         {
             List<object?> list => list,
             object?[] tuple => tuple,
             string s => PythonText.CodePoints(s),
-            _ => [],
+            _ => null,
         };
-        if (target is not (List<object?> or object?[] or string))
+        if (items is null)
             return Undefined.ForItem(target, "slice");
         long length = items.Count;
         long lower = stride > 0 ? 0 : -1, upper = stride > 0 ? length : length - 1;

@@ -86,9 +86,7 @@ internal sealed class PythonJson
         IEnumerable<KeyValuePair<object, object?>> pairs = dict;
         if (sortKeys)
         {
-            var sorted = dict.ToList();
-            sorted.Sort((a, b) => PythonValues.Compare(PyDict.FromKey(a.Key), PyDict.FromKey(b.Key), "<") ? -1 : PythonValues.AreEqual(a.Key, b.Key) ? 0 : 1);
-            pairs = sorted;
+            pairs = PythonValues.SortStable(dict.ToList(), pair => PyDict.FromKey(pair.Key), reverse: false);
         }
         output.Append('{');
         bool first = true;

@@ -21,7 +21,8 @@ internal static class Tests
         // Python's duck typing: str, list, tuple and dict all have len() and [], and jinja2's Undefined defines both.
         ["sequence"] = (_, value, args) => Simple(args, "sequence", value is string or List<object?> or object?[] or PyDict or Undefined),
         ["iterable"] = (_, value, args) => Simple(args, "iterable", value is string or List<object?> or object?[] or PyDict or Undefined),
-        ["callable"] = (_, value, args) => Simple(args, "callable", value is ITemplateCallable),
+        // jinja2's Undefined defines __call__ (to raise), so Python calls it callable.
+        ["callable"] = (_, value, args) => Simple(args, "callable", value is ITemplateCallable or Undefined),
         ["escaped"] = (_, value, args) => Simple(args, "escaped", false),
         ["lower"] = (_, value, args) => Simple(args, "lower", Methods.IsCased(PythonValues.Str(value), lower: true)),
         ["upper"] = (_, value, args) => Simple(args, "upper", Methods.IsCased(PythonValues.Str(value), lower: false)),

@@ -317,6 +317,27 @@ internal static class PythonValues
         return a.Count.CompareTo(b.Count);
     }
 
+    /// <summary>Python's stable <c>sorted(items, key=key, reverse=reverse)</c>; unorderable keys raise a TypeError-like error.</summary>
+    public static List<T> SortStable<T>(List<T> items, Func<T, object?> key, bool reverse)
+    {
+        int Order(object? a, object? b) => Compare(a, b, "<") ? -1 : Compare(b, a, "<") ? 1 : 0;
+        var indexed = items.Select((item, index) => (Item: item, Key: key(item), Index: index)).ToList();
+        try
+        {
+            // Python's sort is stable, and reverse=True keeps equal items in their original order too.
+            indexed.Sort((x, y) =>
+            {
+                int order = reverse ? Order(y.Key, x.Key) : Order(x.Key, y.Key);
+                return order != 0 ? order : x.Index.CompareTo(y.Index);
+            });
+        }
+        catch (InvalidOperationException e) when (e.InnerException is TemplateRuntimeException inner)
+        {
+            throw inner;
+        }
+        return indexed.Select(entry => entry.Item).ToList();
+    }
+
     public static long Length(object? value) => value switch
     {
         string s => PythonText.CodePointCount(s),

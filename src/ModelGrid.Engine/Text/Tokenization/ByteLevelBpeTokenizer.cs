@@ -212,8 +212,8 @@ public sealed class ByteLevelBpeTokenizer
     {
         if (text.IsEmpty)
             return;
-        if (normalizeNfc)
-            text = UnicodeNfc.Normalize(text);
+        if (normalizeNfc && !text.IsNormalized(NormalizationForm.FormC))
+            text = text.ToString().Normalize(NormalizationForm.FormC);
         pieces.Clear();
         QwenPreTokenizer.Split(text, PreTokenizer, pieces);
         foreach (Range piece in pieces)

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using ModelGrid.Engine.Generation;
+using ModelGrid.Engine.Models;
+using ModelGrid.Engine.Quants;
+
+namespace ModelGrid.Cli.Commands;
+
+/// <summary>
+/// <c>modelgrid bench [--json] MODEL PROMPT_TOKENS GEN_TOKENS THREADS</c>: prompt processing of PROMPT_TOKENS tokens in
+/// one batch, then GEN_TOKENS decode steps one token at a time (greedy, end-of-text ignored), as llama-bench measures pp
+/// and tg. Tokens are random ids from a fixed seed, so every run does the same work.
+/// </summary>
+static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("model") { Description = "GGUF file or Hugging Face model folder" };
+        var promptTokens = new Argument<int>("prompt-tokens") { Description = "Tokens processed as one batch" };
+        var genTokens = new Argument<int>("gen-tokens") { Description = "Tokens decoded one at a time" };
+        var threads = new Argument<int>("threads") { Description = "Compute threads" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON line" };
+        var bench = new Command("bench", "Measure prompt-processing and generation speed");
+        bench.Arguments.Add(model);
+        bench.Arguments.Add(promptTokens);
+        bench.Arguments.Add(genTokens);
+        bench.Arguments.Add(threads);
+        bench.Options.Add(json);
+        bench.SetAction(parse =>
+        {
+            int prompt = parse.GetValue(promptTokens), generate = parse.GetValue(genTokens);
+            if (prompt < 1 || generate < 0)
+                throw new ArgumentException("prompt-tokens must be at least 1 and gen-tokens at least 0");
+            var load = Stopwatch.StartNew();
+            using var source = ModelSource.Open(ModelArguments.Resolve(parse.GetValue(model)!));
+            using var decoder = ModelRegistry.Load(source, new ModelOptions { Threads = Math.Max(1, parse.GetValue(threads)), ContextLength = prompt + generate + 1 });
+            double loadSeconds = load.Elapsed.TotalSeconds;
+
+            var random = new Random(42);
+            int[] tokens = Enumerable.Range(0, prompt).Select(_ => random.Next(decoder.VocabSize)).ToArray();
+            var logits = new float[decoder.VocabSize];
+            var batch = new ForwardBatch();
+
+            // Warm-up (JIT, page faults of the mapping), as llama-bench does one warm-up run.
+            using (var warmup = decoder.CreateSequence(prompt + generate + 1))
+            {
+                batch.Add(warmup, tokens.AsSpan(0, Math.Min(prompt, 16)));
+                decoder.Forward(batch, logits);
+                batch.Add(warmup, tokens[0], wantLogits: true);
+                decoder.Forward(batch, logits);
+            }
+
+            using var sequence = decoder.CreateSequence(prompt + generate + 1);
+            var clock = Stopwatch.StartNew();
+            batch.Add(sequence, tokens);
+            decoder.Forward(batch, logits);
+            double promptSeconds = clock.Elapsed.TotalSeconds;
+
+            clock.Restart();
+            for (int i = 0; i < generate; i++)
+            {
+                batch.Add(sequence, Sampler.ArgMax(logits), wantLogits: true);
+                decoder.Forward(batch, logits);
+            }
+            double genSeconds = clock.Elapsed.TotalSeconds;
+
+            var result = new Dictionary<string, object>
+            {
+                ["model"] = source.Name,
+                ["architecture"] = decoder.Architecture,
+                ["threads"] = decoder.Threads,
+                ["prompt_tokens"] = prompt,
+                ["gen_tokens"] = generate,
+                ["load_seconds"] = Math.Round(loadSeconds, 3),
+                ["prompt_tokens_per_second"] = Math.Round(prompt / promptSeconds, 2),
+                ["gen_tokens_per_second"] = generate == 0 ? 0 : Math.Round(generate / genSeconds, 2),
+                ["kernels"] = source.TensorNames.Select(n => source.GetTensor(n).Type).Distinct().Order()
+                    .ToDictionary(t => t.ToString(), t => RowKernels.PreferredPath(t).ToString()),
+            };
+            if (parse.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(result));
+            else
+                foreach (var (key, value) in result)
+                    Console.WriteLine($"{key,-26} {(value is IDictionary<string, string> d ? string.Join(", ", d.Select(p => $"{p.Key}: {p.Value}")) : value)}");
+            return 0;
+        });
+        return bench;
+    }
+
+}

@@ -1,0 +1,39 @@
+using System.Diagnostics;
+
+namespace ModelGrid.Cli.Tests;
+
+/// <summary>The result of one <c>modelgrid</c> process: exit code, raw stdout bytes, stderr text.</summary>
+public sealed record CliResult(int ExitCode, byte[] Stdout, string Stderr)
+{
+    public string StdoutText => System.Text.Encoding.UTF8.GetString(Stdout);
+}
+
+/// <summary>Runs the built <c>modelgrid</c> CLI as a separate process, the way a user runs it.</summary>
+public static class Cli
+{
+    static readonly string Assembly = Path.Combine(AppContext.BaseDirectory, "modelgrid.dll");
+
+    public static CliResult RunWithInput(string? stdin, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        start.ArgumentList.Add(Assembly);
+        foreach (string arg in args)
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = new MemoryStream();
+        var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+            process.StandardInput.Write(stdin);
+        process.StandardInput.Close();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"modelgrid {string.Join(' ', args)} did not finish in 2 minutes");
+        }
+        copy.Wait();
+        return new CliResult(process.ExitCode, stdout.ToArray(), stderr.Result);
+    }
+
+    public static CliResult Run(params string[] args) => RunWithInput(null, args);
+}
