@@ -40,7 +40,12 @@ if (url is null)
     var spec = new ModelSpec(arguments[0]);
     server = await ModelServer.StartAsync(new ServerOptions
     {
-        Models = [spec], Url = "http://127.0.0.1:0", Parallel = parallel, Threads = threads, ContextLength = context, QueueLimit = 1024,
+        Models = [spec],
+        Url = "http://127.0.0.1:0",
+        Parallel = parallel,
+        Threads = threads,
+        ContextLength = context,
+        QueueLimit = 1024,
     });
     url = server.Url;
     modelName ??= spec.Name;
@@ -79,7 +84,7 @@ foreach (int clients in levels)
                 response.EnsureSuccessStatusCode();
                 using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
                 bool first = true;
-                int generated = 0;
+                int generated = 0, chunks = 0;
                 while (await reader.ReadLineAsync() is { } line)
                 {
                     if (!line.StartsWith("data: ", StringComparison.Ordinal) || line == "data: [DONE]")
@@ -87,6 +92,8 @@ foreach (int clients in levels)
                     var chunk = JsonNode.Parse(line[6..])!;
                     if (chunk["error"] is not null)
                         throw new InvalidOperationException(chunk["error"]!.ToJsonString());
+                    if (chunk["choices"] is JsonArray { Count: > 0 })
+                        chunks++;
                     if (first && chunk["choices"] is JsonArray { Count: > 0 })
                     {
                         lock (ttfts)
@@ -96,7 +103,8 @@ foreach (int clients in levels)
                     if (chunk["usage"]?["completion_tokens"] is { } count)
                         generated = (int)count;
                 }
-                Interlocked.Add(ref tokens, generated);
+                // Servers without include_usage support send one chunk per token.
+                Interlocked.Add(ref tokens, generated > 0 ? generated : chunks);
                 Interlocked.Increment(ref requests);
             }
             catch (Exception e) when (e is HttpRequestException or InvalidOperationException or IOException)

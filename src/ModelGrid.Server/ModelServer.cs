@@ -182,10 +182,21 @@ public sealed class ModelServer : IAsyncDisposable
             string message = status == 500 ? $"internal error: {e.GetType().Name}: {e.Message}" : e.Message;
             await context.Response.WriteAsJsonAsync(ResponseJson.Error(message, type, param, code));
         }
-        catch (Exception e)
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
         {
             // Mid-stream: the status is sent already, so the error goes out as a last event.
-            await context.Response.WriteAsync("data: " + JsonSerializer.Serialize(ResponseJson.Error(e.Message, "server_error", null, null)) + "\n\n");
+            try
+            {
+                await context.Response.WriteAsync("data: " + JsonSerializer.Serialize(ResponseJson.Error(e.Message, "server_error", null, null)) + "\n\n");
+            }
+            catch (IOException)
+            {
+                // The connection broke as well; nothing more to tell the client.
+            }
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away mid-stream (a write to the closed connection failed); its sequence is released.
         }
         finally
         {

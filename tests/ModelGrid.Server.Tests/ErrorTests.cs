@@ -59,7 +59,8 @@ public sealed class ErrorTests(ServerFixture fixture)
             new JsonObject { ["role"] = "user", ["content"] = "x" },
             new JsonObject
             {
-                ["role"] = "assistant", ["content"] = null,
+                ["role"] = "assistant",
+                ["content"] = null,
                 ["tool_calls"] = new JsonArray(new JsonObject { ["id"] = "c1", ["type"] = "function", ["function"] = new JsonObject { ["name"] = "f", ["arguments"] = "{not json" } }),
             })), 400, "messages[1].tool_calls[0].function.arguments");
 

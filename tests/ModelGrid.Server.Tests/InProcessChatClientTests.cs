@@ -40,7 +40,10 @@ public sealed class InProcessChatClientTests : IDisposable
         string quote = Assert.Single(_model.Tokenizer.Encode("\"", parseSpecialTokens: false)).ToString();
         var options = new ChatOptions
         {
-            Temperature = 0, MaxOutputTokens = 150, Tools = [function], ToolMode = ChatToolMode.RequireSpecific("get_forecast"),
+            Temperature = 0,
+            MaxOutputTokens = 150,
+            Tools = [function],
+            ToolMode = ChatToolMode.RequireSpecific("get_forecast"),
             AdditionalProperties = new() { ["logit_bias"] = new Dictionary<string, int> { [quote] = 30 } },
         };
         List<ChatMessage> conversation = [new(ChatRole.User, "Weather in Oslo?")];
@@ -65,7 +68,10 @@ public sealed class InProcessChatClientTests : IDisposable
         var schema = JsonDocument.Parse("""{"type":"object","properties":{"ok":{"type":"boolean"},"n":{"type":"integer"}},"required":["ok","n"]}""").RootElement;
         var response = await _client.GetResponseAsync("Answer in JSON", new ChatOptions
         {
-            Temperature = 0.8f, Seed = 3, MaxOutputTokens = 60, ResponseFormat = ChatResponseFormat.ForJsonSchema(schema, "answer"),
+            Temperature = 0.8f,
+            Seed = 3,
+            MaxOutputTokens = 60,
+            ResponseFormat = ChatResponseFormat.ForJsonSchema(schema, "answer"),
         });
         using var parsed = JsonDocument.Parse(response.Text);
         Assert.True(parsed.RootElement.GetProperty("ok").ValueKind is JsonValueKind.True or JsonValueKind.False);

@@ -276,7 +276,10 @@ public sealed class OpenAiClientTests(ServerFixture fixture)
         const string prompt = "<|im_start|>user\nCount to five.<|im_end|>\n<|im_start|>assistant\n";
         var (status, body) = await fixture.PostAsync("/v1/completions", new JsonObject
         {
-            ["model"] = fixture.ModelName, ["prompt"] = prompt, ["max_tokens"] = 20, ["temperature"] = 0,
+            ["model"] = fixture.ModelName,
+            ["prompt"] = prompt,
+            ["max_tokens"] = 20,
+            ["temperature"] = 0,
         });
         Assert.Equal(200, status);
         var ids = fixture.Model.Tokenizer.Encode(prompt, parseSpecialTokens: true);

@@ -103,7 +103,10 @@ public sealed class SchedulingTests : IAsyncLifetime
         {
             using var response = await http.PostAsJsonAsync("/v1/completions", new JsonObject
             {
-                ["model"] = _name, ["prompt"] = $"Request number {i}", ["max_tokens"] = 200, ["temperature"] = 0,
+                ["model"] = _name,
+                ["prompt"] = $"Request number {i}",
+                ["max_tokens"] = 200,
+                ["temperature"] = 0,
             });
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.InRange(scheduler.KvBlocksUsed, 0, scheduler.KvBlocksTotal);

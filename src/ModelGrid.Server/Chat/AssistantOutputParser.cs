@@ -48,55 +48,62 @@ public sealed class AssistantOutputParser
     {
         var deltas = new List<AssistantDelta>();
         _pending.Append(text);
-        while (true)
+        while (_mode switch
         {
-            string pending = _pending.ToString();
-            switch (_mode)
-            {
-                case Mode.Content:
-                {
-                    var (at, tag) = FirstTag(pending, ContentTags());
-                    if (at < 0)
-                    {
-                        int hold = HeldBack(pending, ContentTags());
-                        EmitContent(deltas, pending[..^hold]);
-                        _pending.Remove(0, pending.Length - hold);
-                        return deltas;
-                    }
-                    EmitContent(deltas, pending[..at]);
-                    _pending.Remove(0, at + tag!.Length);
-                    _mode = tag == ThinkOpen ? Mode.Reasoning : Mode.ToolCall;
-                    break;
-                }
-                case Mode.Reasoning:
-                {
-                    int at = pending.IndexOf(ThinkClose, StringComparison.Ordinal);
-                    if (at < 0)
-                    {
-                        int hold = HeldBack(pending, [ThinkClose]);
-                        Emit(deltas, new ReasoningDelta(pending[..^hold]));
-                        _pending.Remove(0, pending.Length - hold);
-                        return deltas;
-                    }
-                    Emit(deltas, new ReasoningDelta(pending[..at]));
-                    _pending.Remove(0, at + ThinkClose.Length);
-                    _mode = Mode.Content;
-                    _trimContentStart = true;
-                    break;
-                }
-                case Mode.ToolCall:
-                {
-                    int at = pending.IndexOf(CallClose, StringComparison.Ordinal);
-                    if (at < 0)
-                        return deltas;
-                    EmitCall(deltas, pending[..at]);
-                    _pending.Remove(0, at + CallClose.Length);
-                    _mode = Mode.Content;
-                    _trimContentStart = true;
-                    break;
-                }
-            }
+            Mode.Content => ConsumeContent(_pending.ToString(), deltas),
+            Mode.Reasoning => ConsumeReasoning(_pending.ToString(), deltas),
+            _ => ConsumeToolCall(_pending.ToString(), deltas),
+        })
+        {
         }
+        return deltas;
+    }
+
+    /// <summary>Emits content up to the next tag and switches mode (true), or up to a possible tag start (false).</summary>
+    bool ConsumeContent(string pending, List<AssistantDelta> deltas)
+    {
+        var (at, tag) = FirstTag(pending, ContentTags());
+        if (at < 0)
+        {
+            int hold = HeldBack(pending, ContentTags());
+            EmitContent(deltas, pending[..^hold]);
+            _pending.Remove(0, pending.Length - hold);
+            return false;
+        }
+        EmitContent(deltas, pending[..at]);
+        _pending.Remove(0, at + tag!.Length);
+        _mode = tag == ThinkOpen ? Mode.Reasoning : Mode.ToolCall;
+        return true;
+    }
+
+    bool ConsumeReasoning(string pending, List<AssistantDelta> deltas)
+    {
+        int at = pending.IndexOf(ThinkClose, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            int hold = HeldBack(pending, [ThinkClose]);
+            Emit(deltas, new ReasoningDelta(pending[..^hold]));
+            _pending.Remove(0, pending.Length - hold);
+            return false;
+        }
+        Emit(deltas, new ReasoningDelta(pending[..at]));
+        _pending.Remove(0, at + ThinkClose.Length);
+        _mode = Mode.Content;
+        _trimContentStart = true;
+        return true;
+    }
+
+    /// <summary>A tool call is emitted whole once its closing tag arrives; until then it is held.</summary>
+    bool ConsumeToolCall(string pending, List<AssistantDelta> deltas)
+    {
+        int at = pending.IndexOf(CallClose, StringComparison.Ordinal);
+        if (at < 0)
+            return false;
+        EmitCall(deltas, pending[..at]);
+        _pending.Remove(0, at + CallClose.Length);
+        _mode = Mode.Content;
+        _trimContentStart = true;
+        return true;
     }
 
     /// <summary>Ends the stream: releases held-back text; an unterminated tool call is parsed as it stands.</summary>

@@ -110,9 +110,9 @@ public sealed class Scheduler : IDisposable
         var registration = cancellationToken.Register(() =>
         {
             sequence.Cancelled = true;
-            _wake.Release();
+            Wake();
         });
-        _wake.Release();
+        Wake();
         return Read(sequence, registration, cancellationToken);
     }
 
@@ -131,8 +131,20 @@ public sealed class Scheduler : IDisposable
             if (!sequence.Output.Reader.Completion.IsCompleted)
             {
                 sequence.Cancelled = true;
-                _wake.Release();
+                Wake();
             }
+        }
+    }
+
+    void Wake()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Shut down already: the sequence was completed with an error then.
         }
     }
 
