@@ -63,7 +63,8 @@ public sealed record SamplingParameters(GenerationOptions Options, int N, int To
         ? Options
         : Options with { Sampling = Options.Sampling with { Seed = Options.Sampling.Seed + (ulong)index } })
     {
-        TopLogprobs = Logprobs ? Math.Max(TopLogprobs, 0) : 0,
+        Logprobs = Logprobs,
+        TopLogprobs = Logprobs ? TopLogprobs : 0,
         Constraint = constraint,
     };
 

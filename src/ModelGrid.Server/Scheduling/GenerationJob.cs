@@ -5,7 +5,10 @@ namespace ModelGrid.Server.Scheduling;
 /// <summary>One sequence to generate: its prompt ids, when to stop and how to sample, and optional output constraints.</summary>
 public sealed record GenerationJob(IReadOnlyList<int> Prompt, GenerationOptions Options)
 {
-    /// <summary>How many most-likely alternatives to report with each token (0: none).</summary>
+    /// <summary>Report each token's log probability (a pass over the vocabulary per token, so only on request).</summary>
+    public bool Logprobs { get; init; }
+
+    /// <summary>How many most-likely alternatives to report with each token (0: none); needs <see cref="Logprobs"/>.</summary>
     public int TopLogprobs { get; init; }
 
     /// <summary>Restricts which tokens may come next (structured output, forced tool calls).</summary>
@@ -30,6 +33,7 @@ public readonly record struct TokenLogprob(int TokenId, float LogProbability);
 /// </summary>
 public sealed record GeneratedToken(string Text, int? TokenId, FinishReason? FinishReason, int PromptTokens, int CompletionTokens)
 {
+    /// <summary>log p(token) from the logits it was sampled from (after bias, penalties and constraints); 0 unless the job asked.</summary>
     public float LogProbability { get; init; }
     public IReadOnlyList<TokenLogprob>? TopLogprobs { get; init; }
     /// <summary>Prompt tokens whose state came from the prefix cache instead of being computed.</summary>

@@ -313,9 +313,9 @@ public sealed class Scheduler : IDisposable
             }
         }
         int token = sequence.Sampler.Sample(logits, CollectionsMarshal.AsSpan(sequence.History));
-        float logSum = LogSumExp(logits);
-        float logProbability = logits[token] - logSum;
-        var top = job.TopLogprobs > 0 ? TopLogprobs(logits, job.TopLogprobs, logSum) : null;
+        float logSum = job.Logprobs ? LogSumExp(logits) : 0;
+        float logProbability = job.Logprobs ? logits[token] - logSum : 0;
+        var top = job.Logprobs && job.TopLogprobs > 0 ? TopLogprobs(logits, job.TopLogprobs, logSum) : null;
         sequence.Generated++;
         long now = Stopwatch.GetTimestamp();
         if (sequence.Generated == 1)
