@@ -127,7 +127,8 @@ if (server is not null)
     GC.Collect();
     Console.WriteLine();
     Console.WriteLine($"after the run: {scheduler.RunningCount} running, {scheduler.QueueDepth} waiting, {scheduler.KvBlocksUsed} KV blocks held by " +
-        $"{scheduler.CachedPrefixes} cached prefixes (of {scheduler.KvBlocksTotal}); working set {startMemory >> 20} MiB at start, {Environment.WorkingSet >> 20} MiB at end");
+        $"{scheduler.CachedPrefixes} cached prefixes (of {scheduler.KvBlocksTotal}); KV pages {ModelGrid.Engine.Models.Blocks.KvPagePool.BytesInUse >> 10} KiB used, " +
+        $"{ModelGrid.Engine.Models.Blocks.KvPagePool.BytesFree >> 10} KiB free; working set {startMemory >> 20} MiB at start, {Environment.WorkingSet >> 20} MiB at end");
     await server.DisposeAsync();
 }
 return 0;

@@ -326,6 +326,7 @@ public sealed class OpenAiClientTests(ServerFixture fixture)
         Assert.Contains($"modelgrid_time_to_first_token_seconds_count{{model=\"{fixture.ModelName}\"}}", metrics);
         Assert.Matches($"modelgrid_completion_tokens_total{{model=\"{fixture.ModelName}\"}} [1-9]", metrics);
         Assert.Contains("modelgrid_kv_blocks_free", metrics);
+        Assert.Matches("modelgrid_kv_page_bytes{state=\"used\"} [1-9]", metrics); // cached prefixes hold pages
     }
 
     IEnumerable<(Engine.LanguageModel Model, string Name)> Models()

@@ -25,7 +25,11 @@ public sealed class StreamingAndReasoningTests(ServerFixture fixture)
     {
         JsonObject Body(bool stream) => new()
         {
-            ["model"] = fixture.ModelName, ["prompt"] = "The quick brown fox", ["max_tokens"] = 24, ["temperature"] = 0, ["stream"] = stream,
+            ["model"] = fixture.ModelName,
+            ["prompt"] = "The quick brown fox",
+            ["max_tokens"] = 24,
+            ["temperature"] = 0,
+            ["stream"] = stream,
             ["stream_options"] = stream ? new JsonObject { ["include_usage"] = true } : null,
         };
         var (status, whole) = await fixture.PostAsync("/v1/completions", Body(false));
@@ -45,7 +49,11 @@ public sealed class StreamingAndReasoningTests(ServerFixture fixture)
     {
         var chunks = await StreamAsync("/v1/chat/completions", new JsonObject
         {
-            ["model"] = fixture.ModelName, ["messages"] = TestModels.UserMessage("Hi"), ["max_tokens"] = 6, ["stream"] = true, ["n"] = 2,
+            ["model"] = fixture.ModelName,
+            ["messages"] = TestModels.UserMessage("Hi"),
+            ["max_tokens"] = 6,
+            ["stream"] = true,
+            ["n"] = 2,
         });
         foreach (int index in new[] { 0, 1 })
         {
@@ -72,7 +80,10 @@ public sealed class StreamingAndReasoningTests(ServerFixture fixture)
                 string expected = await TestModels.EngineGreedyAsync(model, prompt.Ids, 16);
                 var (status, body) = await fixture.PostAsync("/v1/chat/completions", new JsonObject
                 {
-                    ["model"] = name, ["messages"] = messages.DeepClone(), ["max_tokens"] = 16, ["temperature"] = 0,
+                    ["model"] = name,
+                    ["messages"] = messages.DeepClone(),
+                    ["max_tokens"] = 16,
+                    ["temperature"] = 0,
                     ["chat_template_kwargs"] = arguments.DeepClone(),
                 });
                 Assert.Equal(200, status);
@@ -95,7 +106,9 @@ public sealed class StreamingAndReasoningTests(ServerFixture fixture)
         var off = ChatPrompt.Encode(fixture.Model, messages, templateArguments: new JsonObject { ["enable_thinking"] = false });
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", new JsonObject
         {
-            ["model"] = fixture.ModelName, ["messages"] = messages.DeepClone(), ["max_tokens"] = 2,
+            ["model"] = fixture.ModelName,
+            ["messages"] = messages.DeepClone(),
+            ["max_tokens"] = 2,
         });
         Assert.Equal(200, status);
         Assert.Equal(off.Ids.Length, (int)body["usage"]!["prompt_tokens"]!);

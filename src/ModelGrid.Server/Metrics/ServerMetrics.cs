@@ -23,6 +23,10 @@ public sealed class ServerMetrics
         foreach (var ((path, status), count) in _requests.OrderBy(r => r.Key.Path).ThenBy(r => r.Key.Status))
             text.Append($"modelgrid_requests_total{{path=\"{path}\",status=\"{status}\"}} {count}\n");
 
+        text.Append("# HELP modelgrid_kv_page_bytes KV-cache pages of all models, in use by sequences and kept free for reuse.\n# TYPE modelgrid_kv_page_bytes gauge\n");
+        text.Append($"modelgrid_kv_page_bytes{{state=\"used\"}} {Engine.Models.Blocks.KvPagePool.BytesInUse}\n");
+        text.Append($"modelgrid_kv_page_bytes{{state=\"free\"}} {Engine.Models.Blocks.KvPagePool.BytesFree}\n");
+
         var served = models.ToList();
         void Family(string name, string type, string help, Func<ServedModel, string> value)
         {

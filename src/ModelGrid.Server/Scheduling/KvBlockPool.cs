@@ -7,7 +7,7 @@ namespace ModelGrid.Server.Scheduling;
 /// </summary>
 public sealed class KvBlockPool
 {
-    public KvBlockPool(long bytesPerToken, long budgetBytes, int blockTokens = 16)
+    public KvBlockPool(long bytesPerToken, long budgetBytes, int blockTokens)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytesPerToken, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(blockTokens, 1);

@@ -21,7 +21,8 @@ public sealed record SchedulerOptions
     public int QueueLimit { get; init; } = 64;
     /// <summary>Prompt tokens computed per step, shared by the sequences still reading their prompts.</summary>
     public int PrefillTokensPerStep { get; init; } = 256;
-    public int KvBlockTokens { get; init; } = 16;
+    /// <summary>Positions per accounted block: the engine's KV page, so the accounting follows the memory.</summary>
+    public int KvBlockTokens { get; init; } = Engine.Models.Blocks.KvCache.PagePositions;
 }
 
 /// <summary>What the scheduler reports as it runs (metrics).</summary>
