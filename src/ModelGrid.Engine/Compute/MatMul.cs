@@ -21,12 +21,17 @@ public readonly unsafe struct MatMulTarget(WeightTensor weights, float* output, 
 /// </summary>
 public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
 {
-    const int RowsPerItem = 16;
+    // Rows per work item: large enough that each thread streams long contiguous runs of weights (the hardware
+    // prefetcher's best case), small enough that a preempted thread's share can still be picked up by the others.
+    const int MinRowsPerItem = 16;
+    const int ItemsPerThread = 4;
     const int MaxTargets = 8;
+    const int TokensPerBlock = 64;
 
     readonly NativeBuffer<byte>[] _encoded = Enum.GetValues<ActivationEncoding>().Select(_ => new NativeBuffer<byte>()).ToArray();
     readonly MatMulTarget[] _targets = new MatMulTarget[MaxTargets];
     readonly int[] _firstItem = new int[MaxTargets + 1];
+    readonly int[] _rowsPerItem = new int[MaxTargets];
     int _targetCount;
     int _tokens;
     int _columns;
@@ -61,7 +66,9 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
                 encoded[(int)encoding] = true;
             }
             _targets[i] = targets[i];
-            _firstItem[i + 1] = _firstItem[i] + (int)((weights.RowCount + RowsPerItem - 1) / RowsPerItem);
+            int rowsPerItem = (int)Math.Max(MinRowsPerItem, weights.RowCount / (pool.ThreadCount * ItemsPerThread));
+            _rowsPerItem[i] = rowsPerItem;
+            _firstItem[i + 1] = _firstItem[i] + (int)((weights.RowCount + rowsPerItem - 1) / rowsPerItem);
         }
         _targetCount = targets.Length;
         _tokens = tokens;
@@ -91,14 +98,20 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
         var kernel = weights.Kernel;
         int stride = RowKernels.EncodedActivationBytes(kernel.Activations, _columns);
         byte* activations = _encoded[(int)kernel.Activations].Pointer;
-        long first = (long)(item - _firstItem[target]) * RowsPerItem;
-        long last = Math.Min(first + RowsPerItem, weights.RowCount);
-        for (long r = first; r < last; r++)
+        long first = (long)(item - _firstItem[target]) * _rowsPerItem[target];
+        long last = Math.Min(first + _rowsPerItem[target], weights.RowCount);
+        if (_tokens == 1)
         {
-            var row = weights.Row(r);
-            for (int t = 0; t < _tokens; t++)
-                output[(long)t * outputStride + r] = kernel.Dot(row, new ReadOnlySpan<byte>(activations + (long)t * stride, stride));
+            // Decoding: memory-bound, one pass over the rows with the single-row kernel.
+            for (long r = first; r < last; r++)
+                output[r] = kernel.Dot(weights.Row(r), new ReadOnlySpan<byte>(activations, stride));
+            return;
         }
+        // Prompt batches: register tiles of rows × tokens, over token blocks whose encoded activations stay in L2.
+        for (int t = 0; t < _tokens; t += TokensPerBlock)
+            kernel.DotTile(weights.Data + first * weights.RowBytes, weights.RowBytes, (int)(last - first),
+                activations + (long)t * stride, stride, Math.Min(TokensPerBlock, _tokens - t),
+                output + (long)t * outputStride + first, outputStride);
     }
 
     public void Dispose()

@@ -73,6 +73,81 @@ internal abstract unsafe class BlockKernel : IRowKernel
         }
     }
 
+    public int PreferredRows => TileShapes.MaxRows;
+
+    public int PreferredTokens => TileShapes.MaxTokens;
+
+    public void DotTile(byte* rows, long rowBytes, int rowCount, byte* activations, int activationStride, int tokenCount, float* output, int outputStride) =>
+        DotTile(rows, rowBytes, rowCount, activations, activationStride, tokenCount, output, outputStride, Preferred);
+
+    /// <summary>The tile computed on a given path; each output equals <see cref="Dot(ReadOnlySpan{byte}, ReadOnlySpan{byte}, KernelPath)"/> on that path.</summary>
+    public void DotTile(byte* rows, long rowBytes, int rowCount, byte* activations, int activationStride, int tokenCount, float* output, int outputStride, KernelPath path)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rowCount);
+        ArgumentOutOfRangeException.ThrowIfNegative(tokenCount);
+        if (rowBytes <= 0 || rowBytes % BlockBytes != 0 || rowBytes / BlockBytes > int.MaxValue / BlockSize)
+            throw new ArgumentException($"{Type} rows of {rowBytes} bytes are not a whole number of {BlockBytes}-byte blocks", nameof(rowBytes));
+        int blocks = (int)(rowBytes / BlockBytes);
+        int needed = RowKernels.EncodedActivationBytes(Activations, blocks * BlockSize);
+        if (activationStride < needed && tokenCount > 0)
+            throw new ArgumentException($"{Type} rows of {blocks * BlockSize} values need {needed} bytes of {Activations} activations per token, the stride is {activationStride}", nameof(activationStride));
+        if (outputStride < rowCount && tokenCount > 1)
+            throw new ArgumentException($"an output stride of {outputStride} overlaps tokens of {rowCount} rows", nameof(outputStride));
+        if (path != KernelPath.Scalar && !Implements(path))
+            throw new NotSupportedException($"the {Type} kernel has no {path} path");
+
+        for (int r = 0; r < rowCount; r += TileShapes.MaxRows)
+        {
+            for (int t = 0; t < tokenCount; t += TileShapes.MaxTokens)
+            {
+                var tile = new TileArgs(
+                    rows + r * rowBytes, rowBytes, Math.Min(TileShapes.MaxRows, rowCount - r),
+                    activations + (long)t * activationStride, activationStride, Math.Min(TileShapes.MaxTokens, tokenCount - t),
+                    output + (long)t * outputStride + r, outputStride, blocks);
+                switch (path)
+                {
+                    case KernelPath.Avx2: TileAvx2(tile); break;
+                    case KernelPath.AvxVnni: TileAvxVnni(tile); break;
+                    case KernelPath.Avx512: TileAvx512(tile); break;
+                    default: DotEach(tile, path); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>A tile as separate dots, for paths without a register-tiled body.</summary>
+    protected void DotEach(in TileArgs tile, KernelPath path)
+    {
+        for (int r = 0; r < tile.RowCount; r++)
+        {
+            for (int t = 0; t < tile.TokenCount; t++)
+            {
+                byte* row = tile.Rows + r * tile.RowBytes, activations = tile.Activations + t * tile.ActivationStride;
+                tile.Output[t * tile.OutputStride + r] = path switch
+                {
+                    KernelPath.Avx2 => DotAvx2(row, activations, tile.Blocks),
+                    KernelPath.AvxVnni => DotAvxVnni(row, activations, tile.Blocks),
+                    KernelPath.Avx512 => DotAvx512(row, activations, tile.Blocks),
+                    _ => DotScalar(row, activations, tile.Blocks),
+                };
+            }
+        }
+    }
+
+    /// <summary>Runs a tile body on a single row and token: the dot of the SIMD paths that have tiles, so that both agree by construction.</summary>
+    protected static float DotByTile<TKernel>(byte* row, byte* activations, int blocks) where TKernel : ITileKernel
+    {
+        float result;
+        TKernel.Run<One, One>(new TileArgs(row, 0, 1, activations, 0, 1, &result, 0, blocks));
+        return result;
+    }
+
+    protected virtual void TileAvx2(in TileArgs tile) => DotEach(tile, KernelPath.Avx2);
+
+    protected virtual void TileAvxVnni(in TileArgs tile) => DotEach(tile, KernelPath.AvxVnni);
+
+    protected virtual void TileAvx512(in TileArgs tile) => DotEach(tile, KernelPath.Avx512);
+
     bool Implements(KernelPath path) => (_pathMask & (1 << (int)path)) != 0;
 
     int CountBlocks(ReadOnlySpan<byte> row)

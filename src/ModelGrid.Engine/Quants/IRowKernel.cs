@@ -30,4 +30,20 @@ public interface IRowKernel
 
     /// <summary>Dot product of one weight row with activations encoded as <see cref="Activations"/>.</summary>
     float Dot(ReadOnlySpan<byte> row, ReadOnlySpan<byte> encodedActivations);
+
+    /// <summary>Rows per register tile of <see cref="DotTile"/>: a multiple of it wastes no tile.</summary>
+    int PreferredRows { get; }
+
+    /// <summary>Tokens per register tile of <see cref="DotTile"/>: a multiple of it wastes no tile.</summary>
+    int PreferredTokens { get; }
+
+    /// <summary>
+    /// output[t·outputStride + r] = <see cref="Dot"/>(row r, activation vector t) for r &lt; rowCount,
+    /// t &lt; tokenCount, bit for bit: each weight block is loaded once for a tile of tokens and each
+    /// activation block once for a tile of rows. Any counts are accepted and split into tiles of
+    /// <see cref="PreferredRows"/> × <see cref="PreferredTokens"/>, rows outermost.
+    /// </summary>
+    /// <param name="rows">rowCount rows of whole blocks, <paramref name="rowBytes"/> apart.</param>
+    /// <param name="activations">tokenCount vectors encoded as <see cref="Activations"/> for the row length, <paramref name="activationStride"/> bytes apart.</param>
+    unsafe void DotTile(byte* rows, long rowBytes, int rowCount, byte* activations, int activationStride, int tokenCount, float* output, int outputStride);
 }

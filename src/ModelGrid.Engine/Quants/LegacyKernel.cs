@@ -54,10 +54,29 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
         return sum;
     }
 
-    protected override float DotAvx2(byte* row, byte* activations, int blocks) => Dot256<Avx2ByteDot>(row, activations, blocks);
+    protected override float DotAvx2(byte* row, byte* activations, int blocks) =>
+        TFormat.HasMin ? Dot256<Avx2ByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, Avx2ByteDot>>(row, activations, blocks);
 
-    protected override float DotAvxVnni(byte* row, byte* activations, int blocks) => Dot256<VnniByteDot>(row, activations, blocks);
+    protected override float DotAvxVnni(byte* row, byte* activations, int blocks) =>
+        TFormat.HasMin ? Dot256<VnniByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, VnniByteDot>>(row, activations, blocks);
 
+    protected override void TileAvx2(in TileArgs tile)
+    {
+        if (TFormat.HasMin)
+            DotEach(tile, KernelPath.Avx2);
+        else
+            TileShapes.Run<LegacyTile<TFormat, Avx2ByteDot>>(tile);
+    }
+
+    protected override void TileAvxVnni(in TileArgs tile)
+    {
+        if (TFormat.HasMin)
+            DotEach(tile, KernelPath.AvxVnni);
+        else
+            TileShapes.Run<LegacyTile<TFormat, VnniByteDot>>(tile);
+    }
+
+    // Formats with a minimum (Q4_1/Q5_1, rare in current models) keep this one-row dot and no tile.
     float Dot256<TDot>(byte* row, byte* activations, int blocks) where TDot : struct, IByteDot256
     {
         int weightBytes = BlockBytes, activationBytes = _activationBytes, quantsAt = _quantsAt;
@@ -124,5 +143,92 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
                 minimums += Fp16.Load(row + 2) * Fp16.Load(activations + 2) + Fp16.Load(row2 + 2) * Fp16.Load(activations2 + 2);
         }
         return Vector512.Sum(acc) + minimums;
+    }
+}
+
+/// <summary>
+/// Up to 4 rows × 4 tokens of a format without minimum against Q8_0 activations, each (row, token) in its
+/// own 8-lane float accumulator: per block, an exact int32 dot in 8 lanes, converted and multiplied by
+/// d_w·d_a with one FMA, and the lanes summed at the end. The int dot takes the quants unsigned
+/// (q + offset) against signed activations and starts from −offset·Σy, which gives the same lane sums as
+/// |q|·sign(y, q) with one instruction per (row, token) on AVX-VNNI.
+/// </summary>
+internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
+    where TFormat : struct, ILegacyFormat
+    where TDot : struct, IByteDot256
+{
+    const int ActivationBytes = 34;
+
+    public static void Run<TRows, TTokens>(in TileArgs tile) where TRows : struct, ITileCount where TTokens : struct, ITileCount
+    {
+        byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
+        byte* a0 = tile.Token<TTokens>(0), a1 = tile.Token<TTokens>(1), a2 = tile.Token<TTokens>(2), a3 = tile.Token<TTokens>(3);
+        Vector256<float> c00 = default, c10 = default, c20 = default, c30 = default, c01 = default, c11 = default, c21 = default, c31 = default;
+        Vector256<float> c02 = default, c12 = default, c22 = default, c32 = default, c03 = default, c13 = default, c23 = default, c33 = default;
+        int weightBytes = TFormat.BlockBytes;
+        for (int b = 0; b < tile.Blocks; b++)
+        {
+            var rows = new BlockRows(w0, w1, w2, w3, TRows.Value);
+            Token<TRows>(a0, rows, ref c00, ref c10, ref c20, ref c30);
+            if (TTokens.Value > 1)
+                Token<TRows>(a1, rows, ref c01, ref c11, ref c21, ref c31);
+            if (TTokens.Value > 2)
+                Token<TRows>(a2, rows, ref c02, ref c12, ref c22, ref c32);
+            if (TTokens.Value > 3)
+                Token<TRows>(a3, rows, ref c03, ref c13, ref c23, ref c33);
+            w0 += weightBytes; w1 += weightBytes; w2 += weightBytes; w3 += weightBytes;
+            a0 += ActivationBytes; a1 += ActivationBytes; a2 += ActivationBytes; a3 += ActivationBytes;
+        }
+        tile.Store<TRows, TTokens>(0, 0, Vector256.Sum(c00)); tile.Store<TRows, TTokens>(1, 0, Vector256.Sum(c10));
+        tile.Store<TRows, TTokens>(2, 0, Vector256.Sum(c20)); tile.Store<TRows, TTokens>(3, 0, Vector256.Sum(c30));
+        tile.Store<TRows, TTokens>(0, 1, Vector256.Sum(c01)); tile.Store<TRows, TTokens>(1, 1, Vector256.Sum(c11));
+        tile.Store<TRows, TTokens>(2, 1, Vector256.Sum(c21)); tile.Store<TRows, TTokens>(3, 1, Vector256.Sum(c31));
+        tile.Store<TRows, TTokens>(0, 2, Vector256.Sum(c02)); tile.Store<TRows, TTokens>(1, 2, Vector256.Sum(c12));
+        tile.Store<TRows, TTokens>(2, 2, Vector256.Sum(c22)); tile.Store<TRows, TTokens>(3, 2, Vector256.Sum(c32));
+        tile.Store<TRows, TTokens>(0, 3, Vector256.Sum(c03)); tile.Store<TRows, TTokens>(1, 3, Vector256.Sum(c13));
+        tile.Store<TRows, TTokens>(2, 3, Vector256.Sum(c23)); tile.Store<TRows, TTokens>(3, 3, Vector256.Sum(c33));
+    }
+
+    /// <summary>One block of each row, unpacked once for all tokens of the tile.</summary>
+    readonly struct BlockRows
+    {
+        public readonly Vector256<byte> Q0, Q1, Q2, Q3;
+        public readonly Vector256<float> D0, D1, D2, D3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public BlockRows(byte* w0, byte* w1, byte* w2, byte* w3, int rows)
+        {
+            Q0 = TFormat.UnsignedQuants(w0);
+            D0 = Vector256.Create(Fp16.Load(w0));
+            if (rows > 1) { Q1 = TFormat.UnsignedQuants(w1); D1 = Vector256.Create(Fp16.Load(w1)); }
+            if (rows > 2) { Q2 = TFormat.UnsignedQuants(w2); D2 = Vector256.Create(Fp16.Load(w2)); }
+            if (rows > 3) { Q3 = TFormat.UnsignedQuants(w3); D3 = Vector256.Create(Fp16.Load(w3)); }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Token<TRows>(byte* activation, in BlockRows rows, ref Vector256<float> c0, ref Vector256<float> c1, ref Vector256<float> c2, ref Vector256<float> c3)
+        where TRows : struct, ITileCount
+    {
+        var y = Vector256.Load((sbyte*)(activation + 2));
+        var d = Vector256.Create(Fp16.Load(activation));
+        var start = Vector256<int>.Zero - TDot.DotBytes(Vector256<int>.Zero, Vector256.Create(TFormat.Offset), y);
+        c0 = Step(c0, rows.Q0, y, start, rows.D0 * d);
+        if (TRows.Value > 1)
+            c1 = Step(c1, rows.Q1, y, start, rows.D1 * d);
+        if (TRows.Value > 2)
+            c2 = Step(c2, rows.Q2, y, start, rows.D2 * d);
+        if (TRows.Value > 3)
+            c3 = Step(c3, rows.Q3, y, start, rows.D3 * d);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Step(Vector256<float> acc, Vector256<byte> unsignedQuants, Vector256<sbyte> y, Vector256<int> start, Vector256<float> scale)
+    {
+        // vpmaddubsw would clip (q + 128)·y pair sums: use |q|·sign(y, q) there.
+        var sums = TDot.SaturatesPairs && TFormat.Offset > 64
+            ? SimdBlocks.DotSigned<TDot>(Vector256<int>.Zero, (unsignedQuants ^ Vector256.Create(TFormat.Offset)).AsSByte(), y)
+            : TDot.DotBytes(start, unsignedQuants, y);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), scale, acc);
     }
 }

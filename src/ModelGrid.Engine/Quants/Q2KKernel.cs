@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ModelGrid.Engine.Tensors;
@@ -9,7 +10,7 @@ namespace ModelGrid.Engine.Quants;
 /// sub-block), qs[64], fp16 d, fp16 dmin. In half n and pass j (shift 2j), value 128n + 32j + l takes
 /// bits 2j..2j+1 of qs[32n + l]; value = d·scale[s]·q − dmin·min[s].
 /// </summary>
-internal sealed unsafe class Q2KKernel() : BlockKernel(GgmlType.Q2_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
+internal sealed unsafe class Q2KKernel() : SuperBlockKernel<Q2KFormat>(GgmlType.Q2_K)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -89,4 +90,31 @@ internal sealed unsafe class Q2KKernel() : BlockKernel(GgmlType.Q2_K, Activation
         }
         return sum;
     }
+}
+
+internal readonly unsafe struct Q2KFormat : ISuperBlockFormat
+{
+    public static int BlockBytes => 84;
+
+    public static bool HasMins => true;
+
+    public static int OffsetShift => 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scales(byte* block, out Vector256<short> scales, out Vector256<short> mins)
+    {
+        var packed = Vector128.Load(block);
+        scales = Avx2.ConvertToVector256Int16(packed & Vector128.Create((byte)0x0F));
+        mins = Avx2.ConvertToVector256Int16((packed.AsUInt16() >>> 4).AsByte() & Vector128.Create((byte)0x0F));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Quants(byte* block, int chunk) =>
+        SimdBlocks.Bits(Vector256.Load(block + 16 + 32 * (chunk >> 2)), 2 * (chunk & 3), 3);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Scale(byte* block) => Fp16.Load(block + 80);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MinScale(byte* block) => Fp16.Load(block + 82);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ModelGrid.Engine.Tensors;
@@ -10,7 +11,7 @@ namespace ModelGrid.Engine.Quants;
 /// bits 2j..2j+1 of qs[32n + l] and subtracts 4 unless bit 4n + j of hmask[l] is set;
 /// value = d·scale[16-value sub-block]·q.
 /// </summary>
-internal sealed unsafe class Q3KKernel() : BlockKernel(GgmlType.Q3_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
+internal sealed unsafe class Q3KKernel() : SuperBlockKernel<Q3KFormat>(GgmlType.Q3_K)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -95,4 +96,30 @@ internal sealed unsafe class Q3KKernel() : BlockKernel(GgmlType.Q3_K, Activation
         }
         return sum;
     }
+}
+
+internal readonly unsafe struct Q3KFormat : ISuperBlockFormat
+{
+    public static int BlockBytes => 110;
+
+    public static bool HasMins => false;
+
+    public static int OffsetShift => 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scales(byte* block, out Vector256<short> scales, out Vector256<short> mins)
+    {
+        scales = Avx2.ConvertToVector256Int16(KQuants.Q3Scales(block + 96));
+        mins = default;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Quants(byte* block, int chunk) =>
+        SimdBlocks.Bits(Vector256.Load(block + 32 + 32 * (chunk >> 2)), 2 * (chunk & 3), 3) | (SimdBlocks.Bits(Vector256.Load(block), chunk, 1).AsUInt16() << 2).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Scale(byte* block) => Fp16.Load(block + 108);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MinScale(byte* block) => 0;
 }

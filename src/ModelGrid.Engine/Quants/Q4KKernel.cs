@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ModelGrid.Engine.Tensors;
 
 namespace ModelGrid.Engine.Quants;
@@ -8,7 +10,7 @@ namespace ModelGrid.Engine.Quants;
 /// <see cref="KQuants.ScalesAndMins"/>), qs[128]. Chunk c (qs[32c..32c+31]) holds sub-block 2c in its
 /// low nibbles and sub-block 2c+1 in its high nibbles; value = d·scale[g]·q − dmin·min[g].
 /// </summary>
-internal sealed unsafe class Q4KKernel() : BlockKernel(GgmlType.Q4_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
+internal sealed unsafe class Q4KKernel() : SuperBlockKernel<Q4KFormat>(GgmlType.Q4_K)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -84,4 +86,31 @@ internal sealed unsafe class Q4KKernel() : BlockKernel(GgmlType.Q4_K, Activation
         }
         return sum;
     }
+}
+
+internal readonly unsafe struct Q4KFormat : ISuperBlockFormat
+{
+    public static int BlockBytes => 144;
+
+    public static bool HasMins => true;
+
+    public static int OffsetShift => 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scales(byte* block, out Vector256<short> scales, out Vector256<short> mins)
+    {
+        var scalesAndMins = KQuants.ScalesAndMins(block + 4);
+        scales = KQuants.DuplicateEight(scalesAndMins, 0);
+        mins = KQuants.DuplicateEight(scalesAndMins, 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Quants(byte* block, int chunk) =>
+        SimdBlocks.Bits(Vector256.Load(block + 16 + 32 * (chunk >> 1)), 4 * (chunk & 1), 0x0F);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Scale(byte* block) => Fp16.Load(block);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MinScale(byte* block) => Fp16.Load(block + 2);
 }

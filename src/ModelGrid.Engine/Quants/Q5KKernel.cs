@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ModelGrid.Engine.Tensors;
 
 namespace ModelGrid.Engine.Quants;
@@ -7,7 +9,7 @@ namespace ModelGrid.Engine.Quants;
 /// Q5_K super-block (176 bytes): fp16 d, fp16 dmin, scales[12] as in Q4_K, qh[32], qs[128] as in Q4_K.
 /// Sub-block g's fifth bits are bit g of qh[0..31]; value = d·scale[g]·(nibble + 16·bit) − dmin·min[g].
 /// </summary>
-internal sealed unsafe class Q5KKernel() : BlockKernel(GgmlType.Q5_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
+internal sealed unsafe class Q5KKernel() : SuperBlockKernel<Q5KFormat>(GgmlType.Q5_K)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -87,4 +89,31 @@ internal sealed unsafe class Q5KKernel() : BlockKernel(GgmlType.Q5_K, Activation
         }
         return sum;
     }
+}
+
+internal readonly unsafe struct Q5KFormat : ISuperBlockFormat
+{
+    public static int BlockBytes => 176;
+
+    public static bool HasMins => true;
+
+    public static int OffsetShift => 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scales(byte* block, out Vector256<short> scales, out Vector256<short> mins)
+    {
+        var scalesAndMins = KQuants.ScalesAndMins(block + 4);
+        scales = KQuants.DuplicateEight(scalesAndMins, 0);
+        mins = KQuants.DuplicateEight(scalesAndMins, 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Quants(byte* block, int chunk) =>
+        SimdBlocks.Bits(Vector256.Load(block + 48 + 32 * (chunk >> 1)), 4 * (chunk & 1), 0x0F) | (SimdBlocks.Bits(Vector256.Load(block + 16), chunk, 1).AsUInt16() << 4).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Scale(byte* block) => Fp16.Load(block);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MinScale(byte* block) => Fp16.Load(block + 2);
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ModelGrid.Engine.Tensors;
@@ -10,7 +11,7 @@ namespace ModelGrid.Engine.Quants;
 /// nibble and H[l] bits 0–1, value 32+l takes L[32+l] low and bits 2–3, 64+l takes L[l] high and bits
 /// 4–5, 96+l takes L[32+l] high and bits 6–7; value = d·scale[16-value sub-block]·(q − 32).
 /// </summary>
-internal sealed unsafe class Q6KKernel() : BlockKernel(GgmlType.Q6_K, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
+internal sealed unsafe class Q6KKernel() : SuperBlockKernel<Q6KFormat>(GgmlType.Q6_K)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -103,4 +104,30 @@ internal sealed unsafe class Q6KKernel() : BlockKernel(GgmlType.Q6_K, Activation
         }
         return sum;
     }
+}
+
+internal readonly unsafe struct Q6KFormat : ISuperBlockFormat
+{
+    public static int BlockBytes => 210;
+
+    public static bool HasMins => false;
+
+    public static int OffsetShift => 5;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scales(byte* block, out Vector256<short> scales, out Vector256<short> mins)
+    {
+        scales = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(block + 192)));
+        mins = default;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Quants(byte* block, int chunk) =>
+        SimdBlocks.Bits(Vector256.Load(block + 64 * (chunk >> 2) + 32 * (chunk & 1)), 4 * ((chunk >> 1) & 1), 0x0F) | (SimdBlocks.Bits(Vector256.Load(block + 128 + 32 * (chunk >> 2)), 2 * (chunk & 3), 3).AsUInt16() << 4).AsByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Scale(byte* block) => Fp16.Load(block + 208);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MinScale(byte* block) => 0;
 }

@@ -37,11 +37,23 @@ public static class RowKernels
     }
 
     /// <summary>Encodes the activation vector <paramref name="x"/> once per matrix multiply, for every row's <see cref="IRowKernel.Dot"/>.</summary>
-    public static void EncodeActivations(ActivationEncoding encoding, ReadOnlySpan<float> x, Span<byte> destination)
+    public static unsafe void EncodeActivations(ActivationEncoding encoding, ReadOnlySpan<float> x, Span<byte> destination)
     {
         int needed = EncodedActivationBytes(encoding, x.Length);
         if (destination.Length != needed)
             throw new ArgumentException($"{x.Length} activations encode to {needed} bytes of {encoding}, destination has {destination.Length}", nameof(destination));
+        if (encoding != ActivationEncoding.F32 && ActivationEncoder.IsAccelerated)
+        {
+            fixed (float* values = x)
+            fixed (byte* encoded = destination)
+            {
+                if (encoding == ActivationEncoding.Q8_K)
+                    ActivationEncoder.Q8K(values, x.Length / 256, encoded);
+                else
+                    ActivationEncoder.Q8(values, x.Length / 32, encoded, withSum: encoding == ActivationEncoding.Q8_1);
+            }
+            return;
+        }
         switch (encoding)
         {
             case ActivationEncoding.F32:

@@ -1,0 +1,110 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using ModelGrid.Engine.Compute;
+using ModelGrid.Engine.Tensors;
+
+namespace ModelGrid.Engine.Vision;
+
+/// <summary>
+/// y[t] = W · x[t] for the hundreds of patch rows of an image. The text model's <see cref="MatMul"/> is built for a few
+/// tokens: it decodes a weight row inside every dot product. Here each work item decodes a block of weight rows to
+/// float32 once and then runs every token past it with a 4-row × 2-token register tile, so each loaded weight vector
+/// feeds two products and each activation vector four.
+/// </summary>
+internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
+{
+    const int RowsPerItem = 16;
+    const int TileRows = 4;
+    const int TileTokens = 2;
+
+    WeightTensor _weights = null!;
+    float* _input;
+    float* _output;
+    int _tokens, _outputStride;
+
+    /// <param name="input">tokens × weights.RowLength values, row-major.</param>
+    /// <param name="output">tokens rows of <paramref name="outputStride"/> values; the first RowCount of each are written.</param>
+    public void Multiply(WeightTensor weights, float* input, int tokens, float* output, int outputStride)
+    {
+        _weights = weights;
+        _input = input;
+        _output = output;
+        _tokens = tokens;
+        _outputStride = outputStride;
+        pool.Run(this, (int)((weights.RowCount + RowsPerItem - 1) / RowsPerItem));
+        _weights = null!;
+        _input = _output = null;
+    }
+
+    void IParallelWork.Execute(int item)
+    {
+        int k = _weights.RowLength;
+        long first = (long)item * RowsPerItem;
+        int rows = (int)Math.Min(RowsPerItem, _weights.RowCount - first);
+        float[] rented = ArrayPool<float>.Shared.Rent(rows * k);
+        fixed (float* block = rented)
+        {
+            for (int r = 0; r < rows; r++)
+                _weights.DequantizeRow(first + r, rented.AsSpan(r * k, k));
+            int r0 = 0;
+            if (Vector256.IsHardwareAccelerated && k % Vector256<float>.Count == 0)
+            {
+                for (; r0 + TileRows <= rows; r0 += TileRows)
+                {
+                    int t = 0;
+                    for (; t + TileTokens <= _tokens; t += TileTokens)
+                        Tile(block + (long)r0 * k, k, t, first + r0);
+                    for (; t < _tokens; t++)
+                        DotRows(block, k, r0, TileRows, t, first);
+                }
+            }
+            for (int t = 0; t < _tokens; t++)
+                DotRows(block, k, r0, rows - r0, t, first);
+        }
+        ArrayPool<float>.Shared.Return(rented);
+    }
+
+    /// <summary>Rows w..w+3 of the decoded block against tokens t, t+1, k a multiple of 8.</summary>
+    void Tile(float* w, int k, int t, long row)
+    {
+        float* x0 = _input + (long)t * k, x1 = x0 + k;
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        for (int i = 0; i < k; i += Vector256<float>.Count)
+        {
+            var v0 = Vector256.Load(x0 + i);
+            var v1 = Vector256.Load(x1 + i);
+            var w0 = Vector256.Load(w + i);
+            a00 = Vector256.FusedMultiplyAdd(w0, v0, a00);
+            a01 = Vector256.FusedMultiplyAdd(w0, v1, a01);
+            var w1 = Vector256.Load(w + k + i);
+            a10 = Vector256.FusedMultiplyAdd(w1, v0, a10);
+            a11 = Vector256.FusedMultiplyAdd(w1, v1, a11);
+            var w2 = Vector256.Load(w + 2 * k + i);
+            a20 = Vector256.FusedMultiplyAdd(w2, v0, a20);
+            a21 = Vector256.FusedMultiplyAdd(w2, v1, a21);
+            var w3 = Vector256.Load(w + 3 * k + i);
+            a30 = Vector256.FusedMultiplyAdd(w3, v0, a30);
+            a31 = Vector256.FusedMultiplyAdd(w3, v1, a31);
+        }
+        float* y0 = _output + (long)t * _outputStride + row, y1 = y0 + _outputStride;
+        y0[0] = Vector256.Sum(a00);
+        y1[0] = Vector256.Sum(a01);
+        y0[1] = Vector256.Sum(a10);
+        y1[1] = Vector256.Sum(a11);
+        y0[2] = Vector256.Sum(a20);
+        y1[2] = Vector256.Sum(a21);
+        y0[3] = Vector256.Sum(a30);
+        y1[3] = Vector256.Sum(a31);
+    }
+
+    /// <summary>The rows the tile does not cover, one dot product each.</summary>
+    void DotRows(float* block, int k, int firstRow, int count, int t, long row)
+    {
+        var x = new ReadOnlySpan<float>(_input + (long)t * k, k);
+        float* y = _output + (long)t * _outputStride + row;
+        for (int r = firstRow; r < firstRow + count; r++)
+            y[r] = TensorPrimitives.Dot(new ReadOnlySpan<float>(block + (long)r * k, k), x);
+    }
+}
