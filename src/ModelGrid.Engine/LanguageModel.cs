@@ -1,7 +1,10 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using ModelGrid.Engine.Generation;
 using ModelGrid.Engine.Models;
 using ModelGrid.Engine.Text.Templates;
 using ModelGrid.Engine.Text.Tokenization;
+using ModelGrid.Engine.Vision;
 
 namespace ModelGrid.Engine;
 
@@ -11,8 +14,14 @@ namespace ModelGrid.Engine;
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
-    LanguageModel(string path, ModelSource source, DecoderModel decoder, ByteLevelBpeTokenizer tokenizer, ChatTemplate? chatTemplate)
+    const int ImageCacheEntries = 64;
+
+    readonly ConcurrentDictionary<string, ImageEmbedding> _imageCache = new();
+
+    LanguageModel(string path, ModelSource source, DecoderModel decoder, ByteLevelBpeTokenizer tokenizer, ChatTemplate? chatTemplate,
+        VisionEncoder? vision)
     {
+        Vision = vision;
         Path = path;
         Source = source;
         Decoder = decoder;
@@ -28,25 +37,39 @@ public sealed class LanguageModel : IDisposable
     public ByteLevelBpeTokenizer Tokenizer { get; }
     public ChatTemplate? ChatTemplate { get; }
 
+    /// <summary>The vision tower, when the model has one: images can then be part of prompts.</summary>
+    public VisionEncoder? Vision { get; }
+
     /// <summary>Tokens that end a reply: the eos token and the ChatML turn/text terminators the vocabulary has.</summary>
     public IReadOnlySet<int> EndOfGenerationTokens { get; }
 
     /// <summary>Loads a GGUF file or a Hugging Face model folder.</summary>
     public static LanguageModel Load(string path, ModelOptions? options = null)
     {
+        options ??= new ModelOptions();
         var source = ModelSource.Open(path);
         DecoderModel? decoder = null;
+        VisionEncoder? vision = null;
         try
         {
-            decoder = ModelRegistry.Load(source, options ?? new ModelOptions());
+            decoder = ModelRegistry.Load(source, options);
+            string? projector = options.MultimodalProjector ?? VisionEncoder.FindBeside(path);
+            if (!string.IsNullOrEmpty(projector))
+            {
+                vision = VisionEncoder.Load(projector, options.Threads);
+                if (vision.MergerWidth != decoder.EmbeddingLength)
+                    throw new ModelFormatException(
+                        $"{vision.Name} projects images to width {vision.MergerWidth}, but {source.Name} has embedding width {decoder.EmbeddingLength}");
+            }
             var tokenizer = source.TokenizerJsonPath is { } tokenizerJson
                 ? ByteLevelBpeTokenizer.FromHuggingFaceDirectory(System.IO.Path.GetDirectoryName(tokenizerJson)!, decoder.VocabSize)
                 : ByteLevelBpeTokenizer.FromGgufMetadata(source.Metadata);
             string? template = source.Metadata.TryGetString("tokenizer.chat_template") ?? tokenizer.ChatTemplate;
-            return new LanguageModel(path, source, decoder, tokenizer, template is null ? null : Text.Templates.ChatTemplate.Parse(template));
+            return new LanguageModel(path, source, decoder, tokenizer, template is null ? null : Text.Templates.ChatTemplate.Parse(template), vision);
         }
         catch
         {
+            vision?.Dispose();
             decoder?.Dispose();
             source.Dispose();
             throw;
@@ -54,6 +77,22 @@ public sealed class LanguageModel : IDisposable
     }
 
     public InferenceSession CreateSession(int? contextLength = null) => new(this, contextLength);
+
+    /// <summary>
+    /// Decodes, preprocesses and encodes an image file (PNG or JPEG). Results are cached by the file's SHA-256, so an
+    /// image repeated within a conversation or across requests is encoded once.
+    /// </summary>
+    public ImageEmbedding EncodeImage(ReadOnlySpan<byte> file)
+    {
+        var vision = Vision ?? throw new NotSupportedException($"{Name} has no vision tower; load it with a multimodal projector (mmproj)");
+        string key = Convert.ToHexString(SHA256.HashData(file));
+        if (_imageCache.TryGetValue(key, out var cached))
+            return cached;
+        var embedding = vision.Encode(vision.Preprocess(file));
+        if (_imageCache.Count >= ImageCacheEntries)
+            _imageCache.Clear();
+        return _imageCache.GetOrAdd(key, embedding);
+    }
 
     static HashSet<int> EndTokens(ByteLevelBpeTokenizer tokenizer)
     {
@@ -68,6 +107,7 @@ public sealed class LanguageModel : IDisposable
 
     public void Dispose()
     {
+        Vision?.Dispose();
         Decoder.Dispose();
         Source.Dispose();
     }

@@ -12,17 +12,24 @@ sealed class ModelArguments
     public Argument<string> Model { get; } = new("model") { Description = "GGUF file, Hugging Face model folder, or a pulled repo (namespace/name[:QUANT])" };
     public Option<int> Threads { get; } = new("--threads", "-t") { Description = "Compute threads", DefaultValueFactory = _ => Environment.ProcessorCount };
     public Option<int?> Context { get; } = new("--ctx", "-c") { Description = "Context length (default: the model's)" };
+    public Option<string?> Projector { get; } = new("--mmproj") { Description = "Vision tower (mmproj GGUF); default: an mmproj-*.gguf beside the model" };
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Model);
         command.Options.Add(Threads);
         command.Options.Add(Context);
+        command.Options.Add(Projector);
     }
 
     public LanguageModel Load(ParseResult parse) => LanguageModel.Load(
         Resolve(parse.GetValue(Model)!),
-        new ModelOptions { Threads = Math.Max(1, parse.GetValue(Threads)), ContextLength = parse.GetValue(Context) });
+        new ModelOptions
+        {
+            Threads = Math.Max(1, parse.GetValue(Threads)),
+            ContextLength = parse.GetValue(Context),
+            MultimodalProjector = parse.GetValue(Projector),
+        });
 
     /// <summary>
     /// A path as given, or a repo pulled into the local cache: <c>namespace/name</c> picks its only GGUF file or the

@@ -16,6 +16,7 @@ public sealed class InferenceSession : IDisposable
     readonly ForwardBatch _batch = new();
     readonly List<int> _history = [];
     readonly float[] _logits;
+    bool _holdsImages;
 
     internal InferenceSession(LanguageModel model, int? contextLength)
     {
@@ -37,19 +38,30 @@ public sealed class InferenceSession : IDisposable
     /// Streams the continuation of <paramref name="prompt"/>: one chunk per generated token, then a final chunk with
     /// the finish reason. The prompt replaces the session's history except for a shared prefix, which is reused.
     /// </summary>
+    public IAsyncEnumerable<GenerationChunk> GenerateAsync(IReadOnlyList<int> prompt, GenerationOptions options,
+        CancellationToken cancellationToken = default) => GenerateAsync(prompt, options, [], cancellationToken);
+
+    /// <summary>
+    /// As above, with images: each <c>&lt;|image_pad|&gt;</c> id in <paramref name="prompt"/> (see <see cref="ChatPrompt"/>)
+    /// stands for the next of <paramref name="images"/>, whose embedding rows replace it.
+    /// </summary>
     public async IAsyncEnumerable<GenerationChunk> GenerateAsync(IReadOnlyList<int> prompt, GenerationOptions options,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        IReadOnlyList<Vision.ImageEmbedding> images, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (prompt.Count == 0)
             throw new ArgumentException("the prompt is empty", nameof(prompt));
-        if (prompt.Count >= ContextLength)
+        int promptRows = prompt.Count + images.Sum(image => image.TokenCount - 1);
+        if (promptRows >= ContextLength)
             throw new ContextLengthExceededException(ContextLength);
         ArgumentOutOfRangeException.ThrowIfNegative(options.MaxTokens);
         var sampler = new Sampler(options.Sampling);
         var decoder = _model.Tokenizer.CreateStreamingDecoder();
         var stops = new StopStringFilter(options.Stop);
 
-        Prefill(prompt, cancellationToken);
+        if (images.Count > 0 || _holdsImages)
+            PrefillWithImages(prompt, images, cancellationToken);
+        else
+            Prefill(prompt, cancellationToken);
         int generated = 0;
         FinishReason finish = FinishReason.Length;
         while (generated < options.MaxTokens)
@@ -64,16 +76,16 @@ public sealed class InferenceSession : IDisposable
                 break;
             }
             string text = stops.Push(decoder.Append(token));
-            yield return new GenerationChunk(text, token, null, prompt.Count, generated) { LogProbability = logProbability };
+            yield return new GenerationChunk(text, token, null, promptRows, generated) { LogProbability = logProbability };
             if (stops.Stopped)
             {
                 finish = FinishReason.Stop;
                 break;
             }
-            if (_history.Count >= ContextLength || generated == options.MaxTokens)
+            if (_sequence.Length >= ContextLength || generated == options.MaxTokens)
             {
                 // The sampled token is part of the reply; store it so a following turn can extend the history.
-                if (_history.Count < ContextLength)
+                if (_sequence.Length < ContextLength)
                     Run([token], cancellationToken);
                 break;
             }
@@ -81,7 +93,7 @@ public sealed class InferenceSession : IDisposable
             await Task.Yield();
         }
         string rest = stops.Stopped ? "" : stops.Push(decoder.Flush()) + stops.Flush();
-        yield return new GenerationChunk(rest, null, finish, prompt.Count, generated);
+        yield return new GenerationChunk(rest, null, finish, promptRows, generated);
     }
 
     /// <summary>Brings the state to <paramref name="prompt"/>, computing only what the history does not share, and leaves the last logits.</summary>
@@ -107,6 +119,42 @@ public sealed class InferenceSession : IDisposable
         var rest = prompt.Skip(shared).ToArray();
         for (int start = 0; start < rest.Length; start += PromptChunk)
             Run(rest.AsSpan(start, Math.Min(PromptChunk, rest.Length - start)), cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts over (image rows cannot be matched against a token history) and computes the prompt with each image slot
+    /// replaced by its embedding rows.
+    /// </summary>
+    void PrefillWithImages(IReadOnlyList<int> prompt, IReadOnlyList<Vision.ImageEmbedding> images, CancellationToken cancellationToken)
+    {
+        if (!_model.Tokenizer.TryGetTokenId("<|image_pad|>", out int imageSlot) && images.Count > 0)
+            throw new NotSupportedException($"{_model.Name}'s vocabulary has no <|image_pad|> token for images");
+        int slots = images.Count == 0 ? 0 : prompt.Count(id => id == imageSlot);
+        if (slots != images.Count)
+            throw new ArgumentException($"the prompt has {slots} image slots but {images.Count} images were given", nameof(images));
+        if (images.Count > 0 && prompt[^1] == imageSlot)
+            throw new ArgumentException("the prompt must not end with an image", nameof(prompt));
+        _sequence.Reset();
+        _history.Clear();
+        _holdsImages = images.Count > 0;
+        int next = 0, start = 0;
+        for (int i = 0; i <= prompt.Count; i++)
+        {
+            bool isSlot = i < prompt.Count && images.Count > 0 && prompt[i] == imageSlot;
+            if (!isSlot && i < prompt.Count)
+                continue;
+            for (int chunk = start; chunk < i; chunk += PromptChunk)
+                Run(prompt.Skip(chunk).Take(Math.Min(PromptChunk, i - chunk)).ToArray(), cancellationToken);
+            if (isSlot)
+            {
+                var image = images[next++];
+                cancellationToken.ThrowIfCancellationRequested();
+                _batch.AddEmbeddings(_sequence, image.Embeddings, image.Width, image.GridWidth, image.GridHeight);
+                _model.Decoder.Forward(_batch, _logits);
+                _history.Add(imageSlot);
+            }
+            start = i + 1;
+        }
     }
 
     void Run(ReadOnlySpan<int> tokens, CancellationToken cancellationToken)

@@ -31,7 +31,7 @@ public sealed unsafe class GgufFile : IDisposable
     {
         FilePath = path;
         string name = Path.GetFileName(path);
-        FileLength = new FileInfo(path).Length;
+        FileLength = MappedFiles.Length(path);
         if (FileLength < 24)
             throw new GgufFormatException($"{name}: {FileLength} bytes is too short for a GGUF header");
         _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);

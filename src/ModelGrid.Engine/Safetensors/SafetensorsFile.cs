@@ -24,7 +24,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         FilePath = path;
         string name = Path.GetFileName(path);
-        long length = new FileInfo(path).Length;
+        long length = MappedFiles.Length(path);
         if (length < 8)
             throw new ModelFormatException($"{name}: {length} bytes is too short for a safetensors header");
         _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);

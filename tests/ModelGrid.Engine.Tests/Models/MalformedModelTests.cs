@@ -119,6 +119,20 @@ public sealed class MalformedModelTests : IDisposable
         Assert.Contains("header length", error.Message);
     }
 
+    [Fact]
+    public void Model_files_reached_through_symbolic_links_load()
+    {
+        string source = Directory.EnumerateDirectories(Golden.Path("models"), "*-hf").Order().First();
+        string folder = Path.Combine(_dir, "snapshot");
+        Directory.CreateDirectory(folder);
+        foreach (string file in Directory.EnumerateFiles(source))
+            File.CreateSymbolicLink(Path.Combine(folder, Path.GetFileName(file)), file);
+        string gguf = Path.Combine(_dir, "linked.gguf");
+        File.CreateSymbolicLink(gguf, GoldenModel("qwen3"));
+        Load(folder);
+        Load(gguf);
+    }
+
     string CopyHuggingFaceFolder(string? except = null)
     {
         string source = Directory.EnumerateDirectories(Golden.Path("models"), "*-hf").Order().First();
