@@ -16,5 +16,6 @@ static class CommandCatalog
         PullCommand.Create(),
         QuantizeCommand.Create(),
         SynthCommand.Create(),
+        ServeCommand.Create(),
     ];
 }

@@ -58,11 +58,20 @@ public sealed unsafe class DecoderModel : IDisposable
     /// Runs the batch and writes the logits of its <see cref="ForwardBatch.LogitTokens"/> to
     /// <paramref name="logits"/> (LogitRows × VocabSize); afterwards every sequence holds its new tokens.
     /// </summary>
-    public void Forward(ForwardBatch batch, Span<float> logits)
+    public void Forward(ForwardBatch batch, Span<float> logits) => Run(batch, logits, projectToVocabulary: true);
+
+    /// <summary>
+    /// Runs the batch like <see cref="Forward"/> but writes the final-normed hidden states of its
+    /// <see cref="ForwardBatch.LogitTokens"/> (LogitRows × EmbeddingLength) instead of logits: what embedding models pool.
+    /// </summary>
+    public void ForwardHiddenStates(ForwardBatch batch, Span<float> hidden) => Run(batch, hidden, projectToVocabulary: false);
+
+    void Run(ForwardBatch batch, Span<float> output, bool projectToVocabulary)
     {
         int n = batch.Count, width = EmbeddingLength;
-        if (logits.Length < batch.LogitRows * VocabSize)
-            throw new ArgumentException($"logits holds {logits.Length} values; {batch.LogitRows} rows of {VocabSize} are needed", nameof(logits));
+        int rowLength = projectToVocabulary ? VocabSize : width;
+        if (output.Length < batch.LogitRows * rowLength)
+            throw new ArgumentException($"the output holds {output.Length} values; {batch.LogitRows} rows of {rowLength} are needed", nameof(output));
         lock (_forwardLock)
         {
             try
@@ -87,8 +96,11 @@ public sealed unsafe class DecoderModel : IDisposable
                 var logitTokens = batch.LogitTokens;
                 for (int i = 0; i < logitTokens.Count; i++)
                     Kernels.RmsNorm(Row(_x, logitTokens[i]), _outputNorm, _normEpsilon, Row(_normed, i));
-                fixed (float* output = logits)
-                    _matMul.Multiply(_output, _normed.Pointer, logitTokens.Count, output, VocabSize);
+                if (projectToVocabulary)
+                    fixed (float* logits = output)
+                        _matMul.Multiply(_output, _normed.Pointer, logitTokens.Count, logits, VocabSize);
+                else
+                    _normed.Slice(0, logitTokens.Count * width).CopyTo(output);
                 batch.Commit();
             }
             finally

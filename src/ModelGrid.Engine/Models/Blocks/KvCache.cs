@@ -1,33 +1,100 @@
-using ModelGrid.Engine.Compute;
+using System.Runtime.InteropServices;
 
 namespace ModelGrid.Engine.Models.Blocks;
 
-/// <summary>One attention layer's keys and values for one sequence, f32, grown in steps up to the context length.</summary>
+/// <summary>
+/// One attention layer's keys and values for one sequence, f32, in fixed-size pages of <see cref="PagePositions"/>
+/// positions. Pages are added as the sequence grows (nothing is copied) and come from, and go back to,
+/// <see cref="KvPagePool"/>, so the memory of finished sequences serves the next ones.
+/// </summary>
 public sealed unsafe class KvCache(int keyWidth, int valueWidth, int contextLength) : IDisposable
 {
-    const int GrowthStep = 256;
+    public const int PagePositions = 64;
+    const int PageShift = 6;
+    const int PageMask = PagePositions - 1;
 
-    readonly NativeBuffer<float> _keys = new();
-    readonly NativeBuffer<float> _values = new();
+    readonly nint[] _keyPages = new nint[(contextLength + PageMask) >> PageShift];
+    readonly nint[] _valuePages = new nint[(contextLength + PageMask) >> PageShift];
+    int _pages;
 
-    public float* Key(int position) => _keys.Pointer + (long)position * keyWidth;
+    public float* Key(int position) => (float*)_keyPages[position >> PageShift] + (long)(position & PageMask) * keyWidth;
 
-    public float* Value(int position) => _values.Pointer + (long)position * valueWidth;
+    public float* Value(int position) => (float*)_valuePages[position >> PageShift] + (long)(position & PageMask) * valueWidth;
 
     public void EnsurePosition(int position)
     {
-        if ((long)(position + 1) * keyWidth <= _keys.Length)
-            return;
-        long positions = Math.Min(contextLength, (position / GrowthStep + 1) * GrowthStep);
-        _keys.EnsureCapacity(positions * keyWidth);
-        _values.EnsureCapacity(positions * valueWidth);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(position, contextLength);
+        while (_pages <= position >> PageShift)
+        {
+            _keyPages[_pages] = KvPagePool.Rent(keyWidth);
+            _valuePages[_pages] = KvPagePool.Rent(valueWidth);
+            _pages++;
+        }
     }
 
-    public long Bytes => (_keys.Length + _values.Length) * sizeof(float);
+    public long Bytes => (long)_pages * PagePositions * (keyWidth + valueWidth) * sizeof(float);
 
     public void Dispose()
     {
-        _keys.Dispose();
-        _values.Dispose();
+        for (int i = 0; i < _pages; i++)
+        {
+            KvPagePool.Return(_keyPages[i], keyWidth);
+            KvPagePool.Return(_valuePages[i], valueWidth);
+            _keyPages[i] = _valuePages[i] = 0;
+        }
+        _pages = 0;
+    }
+}
+
+/// <summary>
+/// Process-wide free lists of KV pages (<see cref="KvCache.PagePositions"/> rows of one width). Returned pages are kept
+/// for reuse up to <see cref="MaxFreeBytes"/>; beyond that they are freed. Thread-safe.
+/// </summary>
+public static unsafe class KvPagePool
+{
+    static readonly Dictionary<int, Stack<nint>> Free = [];
+    static long _bytesInUse, _bytesFree;
+
+    /// <summary>Bytes of free pages kept for reuse at most.</summary>
+    public static long MaxFreeBytes { get; set; } = 256L << 20;
+
+    /// <summary>Bytes of pages held by live caches.</summary>
+    public static long BytesInUse => Interlocked.Read(ref _bytesInUse);
+
+    /// <summary>Bytes of returned pages kept for reuse.</summary>
+    public static long BytesFree => Interlocked.Read(ref _bytesFree);
+
+    static long PageBytes(int width) => (long)KvCache.PagePositions * width * sizeof(float);
+
+    internal static nint Rent(int width)
+    {
+        long bytes = PageBytes(width);
+        nint page = 0;
+        lock (Free)
+            if (Free.TryGetValue(width, out var pages) && pages.Count > 0)
+            {
+                page = pages.Pop();
+                _bytesFree -= bytes;
+            }
+        if (page == 0)
+            page = (nint)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        Interlocked.Add(ref _bytesInUse, bytes);
+        return page;
+    }
+
+    internal static void Return(nint page, int width)
+    {
+        long bytes = PageBytes(width);
+        Interlocked.Add(ref _bytesInUse, -bytes);
+        lock (Free)
+            if (_bytesFree + bytes <= MaxFreeBytes)
+            {
+                if (!Free.TryGetValue(width, out var pages))
+                    Free[width] = pages = new Stack<nint>();
+                pages.Push(page);
+                _bytesFree += bytes;
+                return;
+            }
+        NativeMemory.AlignedFree((void*)page);
     }
 }

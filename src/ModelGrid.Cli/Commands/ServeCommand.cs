@@ -1,0 +1,62 @@
+using System.CommandLine;
+using ModelGrid.Server;
+using ModelGrid.Server.Hosting;
+
+namespace ModelGrid.Cli.Commands;
+
+/// <summary><c>modelgrid serve MODEL...</c>: the OpenAI-compatible API over one or more local models.</summary>
+static class ServeCommand
+{
+    public static Command Create()
+    {
+        var models = new Argument<string[]>("model")
+        {
+            Description = "GGUF files or Hugging Face model folders; requests name them by file/folder name without extension",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var aliases = new Option<string[]>("--alias")
+        {
+            Description = "Names for the models, in order (repeatable)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8000 };
+        var context = new Option<int?>("--ctx") { Description = "Context length per sequence (default: the model's)" };
+        var parallel = new Option<int>("--parallel") { Description = "Sequences decoded together per model", DefaultValueFactory = _ => 4 };
+        var kvBudget = new Option<long?>("--kv-budget") { Description = "KV-cache memory per model in MiB (default: room for --parallel full contexts twice over)" };
+        var threads = new Option<int>("--threads") { Description = "Compute threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot before new ones get 429", DefaultValueFactory = _ => 64 };
+        var serve = new Command("serve", "Serve models over the OpenAI-compatible API (chat, completions, embeddings)");
+        serve.Arguments.Add(models);
+        foreach (var option in (Option[])[aliases, host, port, context, parallel, kvBudget, threads, queue])
+            serve.Options.Add(option);
+        serve.SetAction(async (parseResult, ct) =>
+        {
+            string[] paths = parseResult.GetValue(models)!;
+            string[] names = parseResult.GetValue(aliases) ?? [];
+            if (names.Length > paths.Length)
+            {
+                Console.Error.WriteLine($"{names.Length} aliases given for {paths.Length} models");
+                return 2;
+            }
+            var options = new ServerOptions
+            {
+                Models = [.. paths.Select((path, i) => new ModelSpec(path, i < names.Length ? names[i] : null))],
+                Url = $"http://{parseResult.GetValue(host)}:{parseResult.GetValue(port)}",
+                ContextLength = parseResult.GetValue(context),
+                Parallel = parseResult.GetValue(parallel),
+                KvBudgetMiB = parseResult.GetValue(kvBudget),
+                Threads = parseResult.GetValue(threads),
+                QueueLimit = parseResult.GetValue(queue),
+            };
+            await using var server = await ModelServer.StartAsync(options, ct);
+            foreach (var model in server.Catalog.Models)
+                Console.WriteLine($"{model.Name}: {model.Model.Decoder.Architecture}, context {model.Scheduler.ContextLength}, " +
+                    $"{model.Scheduler.KvBlocksTotal} KV blocks of {model.Scheduler.KvBytesPerBlock / 1024.0:0.#} KiB");
+            Console.WriteLine($"ModelGrid serving the OpenAI API at {server.Url}/v1");
+            await server.WaitForShutdownAsync(ct);
+            return 0;
+        });
+        return serve;
+    }
+}

@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using ModelGrid.Engine;
+using ModelGrid.Engine.Models;
+
+namespace ModelGrid.Server.Tests;
+
+/// <summary>Admission, back-pressure and cancellation, each on its own small server.</summary>
+public sealed class SchedulingTests : IAsyncLifetime
+{
+    LanguageModel _model = null!;
+    string _name = "";
+
+    public Task InitializeAsync()
+    {
+        string path = TestModels.AttentionOnly();
+        _model = LanguageModel.Load(path, new ModelOptions { Threads = 2, ContextLength = ServerFixture.ContextLength });
+        _name = TestModels.Name(path);
+        return Task.CompletedTask;
+    }
+
+    public Task DisposeAsync()
+    {
+        _model.Dispose();
+        return Task.CompletedTask;
+    }
+
+    JsonObject LongStream() => new()
+    {
+        ["model"] = _name,
+        ["prompt"] = "Tell me a very long story.",
+        ["max_tokens"] = ServerFixture.ContextLength - 64,
+        ["ignore_eos"] = true,
+        ["stream"] = true,
+    };
+
+    /// <summary>A client that drops the connection when a response is disposed early (by default it would drain the rest).</summary>
+    static HttpClient Client(ModelServer server) =>
+        new(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = new Uri(server.Url) };
+
+    static async Task<HttpResponseMessage> StartStreamAsync(HttpClient http, JsonObject body) =>
+        await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = JsonContent.Create(body) }, HttpCompletionOption.ResponseHeadersRead);
+
+    static async Task WaitUntil(Func<bool> condition)
+    {
+        for (int i = 0; i < 200 && !condition(); i++)
+            await Task.Delay(25);
+        Assert.True(condition());
+    }
+
+    [Fact]
+    public async Task A_full_queue_answers_429_with_retry_after_and_recovers()
+    {
+        await using var server = await ModelServer.StartAsync(ServerFixture.Options(parallel: 1) with { QueueLimit = 1 }, [(_name, _model)]);
+        using var http = Client(server);
+        var scheduler = server.Catalog.Resolve(_name).Scheduler;
+
+        using var running = await StartStreamAsync(http, LongStream());
+        await WaitUntil(() => scheduler.RunningCount == 1);
+        var waiting = StartStreamAsync(http, LongStream());
+        await WaitUntil(() => scheduler.QueueDepth == 1);
+        using var refused = await http.PostAsJsonAsync("/v1/completions", new JsonObject { ["model"] = _name, ["prompt"] = "hi", ["max_tokens"] = 1 });
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal("queue_full", (string?)(await refused.Content.ReadFromJsonAsync<JsonObject>())!["error"]!["code"]);
+
+        running.Dispose();
+        (await waiting).Dispose();
+        await WaitUntil(() => scheduler.RunningCount == 0 && scheduler.QueueDepth == 0);
+        using var accepted = await http.PostAsJsonAsync("/v1/completions", new JsonObject { ["model"] = _name, ["prompt"] = "hi", ["max_tokens"] = 1 });
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_client_that_disconnects_mid_stream_frees_its_slot_and_kv_blocks()
+    {
+        await using var server = await ModelServer.StartAsync(ServerFixture.Options(parallel: 2), [(_name, _model)]);
+        using var http = Client(server);
+        var scheduler = server.Catalog.Resolve(_name).Scheduler;
+
+        var response = await StartStreamAsync(http, LongStream());
+        using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync()))
+            Assert.StartsWith("data: {", await reader.ReadLineAsync());
+        Assert.Equal(1, scheduler.RunningCount);
+        Assert.True(scheduler.KvBlocksUsed > 0);
+        response.Dispose();
+
+        // Cancelled sequences are dropped, not cached: nothing may stay allocated.
+        await WaitUntil(() => scheduler.RunningCount == 0 && scheduler.KvBlocksUsed == 0);
+    }
+
+    [Fact]
+    public async Task Finished_sequences_stay_cached_within_the_kv_budget()
+    {
+        // A budget for little more than one full context: cached prefixes must be evicted to admit new work.
+        long budgetMiB = Math.Max(1, 2 * ServerFixture.ContextLength * 4096L >> 20);
+        await using var server = await ModelServer.StartAsync(ServerFixture.Options(parallel: 2) with { KvBudgetMiB = budgetMiB }, [(_name, _model)]);
+        using var http = Client(server);
+        var scheduler = server.Catalog.Resolve(_name).Scheduler;
+        for (int i = 0; i < 6; i++)
+        {
+            using var response = await http.PostAsJsonAsync("/v1/completions", new JsonObject
+            {
+                ["model"] = _name,
+                ["prompt"] = $"Request number {i}",
+                ["max_tokens"] = 200,
+                ["temperature"] = 0,
+            });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.InRange(scheduler.KvBlocksUsed, 0, scheduler.KvBlocksTotal);
+        }
+        Assert.True(scheduler.CachedPrefixes > 0);
+    }
+}
