@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging;
 using ModelGrid.Engine;
 using ModelGrid.Engine.Models;
 using ModelGrid.Server.Api;
+using ModelGrid.Server.Chat;
 using ModelGrid.Server.Hosting;
 using ModelGrid.Server.Metrics;
 using ModelGrid.Server.Scheduling;
@@ -33,6 +34,8 @@ public sealed record ServerOptions
     /// <summary>Prompt tokens computed per step, shared by the requests still reading their prompts.</summary>
     public int PrefillTokensPerStep { get; init; } = 256;
     public long MaxRequestBodyBytes { get; init; } = 16 << 20;
+    /// <summary>Image limits and whether remote image URLs are fetched (off by default).</summary>
+    public ImageInputOptions Images { get; init; } = new();
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
 }
 
@@ -71,7 +74,12 @@ public sealed class ModelServer : IAsyncDisposable
         {
             foreach (var spec in options.Models)
             {
-                var model = LanguageModel.Load(spec.Path, new ModelOptions { Threads = options.Threads, ContextLength = options.ContextLength });
+                var model = LanguageModel.Load(spec.Path, new ModelOptions
+                {
+                    Threads = options.Threads,
+                    ContextLength = options.ContextLength,
+                    MultimodalProjector = spec.Projector,
+                });
                 served.Add(new ServedModel(spec.Name, model, new Scheduler(model, SchedulerOptions(options), metrics.For(spec.Name)), ownsModel: true));
             }
             return await StartAsync(options, served, metrics, ct);
@@ -104,6 +112,7 @@ public sealed class ModelServer : IAsyncDisposable
     static async Task<ModelServer> StartAsync(ServerOptions options, List<ServedModel> served, ServerMetrics metrics, CancellationToken ct)
     {
         var catalog = new ModelCatalog(served);
+        var images = new ImageLoader(options.Images);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.WebHost.UseUrls(options.Url);
@@ -113,7 +122,7 @@ public sealed class ModelServer : IAsyncDisposable
         app.MapGet("/health", () => Results.Json(new { status = "ok", models = catalog.Models.Select(m => m.Name) }));
         app.MapGet("/v1/models", () => Results.Content(Models(catalog).ToJsonString(), "application/json"));
         app.MapGet("/metrics", () => Results.Text(metrics.Render(catalog.Models), "text/plain; version=0.0.4"));
-        app.MapPost("/v1/chat/completions", context => ChatCompletionsEndpoint.HandleAsync(context, catalog));
+        app.MapPost("/v1/chat/completions", context => ChatCompletionsEndpoint.HandleAsync(context, catalog, images));
         app.MapPost("/v1/completions", context => CompletionsEndpoint.HandleAsync(context, catalog));
         app.MapPost("/v1/embeddings", context => EmbeddingsEndpoint.HandleAsync(context, catalog));
         app.MapFallback(context => throw new ApiException(404, $"{context.Request.Method} {context.Request.Path} is not an endpoint of this server", null, "not_found"));
@@ -125,12 +134,14 @@ public sealed class ModelServer : IAsyncDisposable
         {
             foreach (var model in served)
                 model.Dispose();
+            images.Dispose();
             throw;
         }
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             foreach (var model in served)
                 model.Dispose();
+            images.Dispose();
         });
         return new ModelServer(app, catalog, metrics);
     }

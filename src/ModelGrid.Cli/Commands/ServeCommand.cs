@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ModelGrid.Server;
+using ModelGrid.Server.Chat;
 using ModelGrid.Server.Hosting;
 
 namespace ModelGrid.Cli.Commands;
@@ -19,6 +20,12 @@ static class ServeCommand
             Description = "Names for the models, in order (repeatable)",
             AllowMultipleArgumentsPerToken = true,
         };
+        var projectors = new Option<string[]>("--mmproj")
+        {
+            Description = "Vision projectors (mmproj GGUF) for the models, in order (repeatable; default: an mmproj-*.gguf beside each model; \"\" for none)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var allowRemoteImages = new Option<bool>("--allow-remote-images") { Description = "Fetch http(s) image URLs in requests (default: only inline data: URLs)" };
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8000 };
         var context = new Option<int?>("--ctx") { Description = "Context length per sequence (default: the model's)" };
@@ -28,31 +35,34 @@ static class ServeCommand
         var queue = new Option<int>("--queue") { Description = "Requests that may wait for a slot before new ones get 429", DefaultValueFactory = _ => 64 };
         var serve = new Command("serve", "Serve models over the OpenAI-compatible API (chat, completions, embeddings)");
         serve.Arguments.Add(models);
-        foreach (var option in (Option[])[aliases, host, port, context, parallel, kvBudget, threads, queue])
+        foreach (var option in (Option[])[aliases, projectors, host, port, context, parallel, kvBudget, threads, queue, allowRemoteImages])
             serve.Options.Add(option);
         serve.SetAction(async (parseResult, ct) =>
         {
             string[] paths = parseResult.GetValue(models)!;
             string[] names = parseResult.GetValue(aliases) ?? [];
-            if (names.Length > paths.Length)
+            string[] mmproj = parseResult.GetValue(projectors) ?? [];
+            if (names.Length > paths.Length || mmproj.Length > paths.Length)
             {
-                Console.Error.WriteLine($"{names.Length} aliases given for {paths.Length} models");
+                Console.Error.WriteLine($"{Math.Max(names.Length, mmproj.Length)} aliases or projectors given for {paths.Length} models");
                 return 2;
             }
             var options = new ServerOptions
             {
-                Models = [.. paths.Select((path, i) => new ModelSpec(path, i < names.Length ? names[i] : null))],
+                Models = [.. paths.Select((path, i) => new ModelSpec(path, i < names.Length ? names[i] : null, i < mmproj.Length ? mmproj[i] : null))],
                 Url = $"http://{parseResult.GetValue(host)}:{parseResult.GetValue(port)}",
                 ContextLength = parseResult.GetValue(context),
                 Parallel = parseResult.GetValue(parallel),
                 KvBudgetMiB = parseResult.GetValue(kvBudget),
                 Threads = parseResult.GetValue(threads),
                 QueueLimit = parseResult.GetValue(queue),
+                Images = new ImageInputOptions { AllowRemoteImages = parseResult.GetValue(allowRemoteImages) },
             };
             await using var server = await ModelServer.StartAsync(options, ct);
             foreach (var model in server.Catalog.Models)
                 Console.WriteLine($"{model.Name}: {model.Model.Decoder.Architecture}, context {model.Scheduler.ContextLength}, " +
-                    $"{model.Scheduler.KvBlocksTotal} KV blocks of {model.Scheduler.KvBytesPerBlock / 1024.0:0.#} KiB");
+                    $"{model.Scheduler.KvBlocksTotal} KV blocks of {model.Scheduler.KvBytesPerBlock / 1024.0:0.#} KiB" +
+                    (model.Model.Vision is { } vision ? $", images through {vision.Name}" : ""));
             Console.WriteLine($"ModelGrid serving the OpenAI API at {server.Url}/v1");
             await server.WaitForShutdownAsync(ct);
             return 0;

@@ -39,6 +39,7 @@ public sealed unsafe class DecoderModel : IDisposable
         _matMul = new MatMul(new WorkerPool(threads));
         _context = new ForwardContext(_matMul);
         EmbeddingLength = embeddings.RowLength;
+        RecurrentStateBytes = _layers.Sum(layer => layer.Mixer is GatedDeltaNet recurrent ? recurrent.StateBytes : 0);
         VocabSize = (int)output.RowCount;
         if (outputNorm.Length != EmbeddingLength || output.RowLength != EmbeddingLength)
             throw new ModelFormatException($"output norm ({outputNorm.Length}) or output projection ({output.RowLength}) width differs from the embedding width {EmbeddingLength}");
@@ -49,6 +50,9 @@ public sealed unsafe class DecoderModel : IDisposable
     public int EmbeddingLength { get; }
     public int VocabSize { get; }
     public int LayerCount => _layers.Length;
+
+    /// <summary>Bytes of the fixed-size recurrent state one sequence holds (Gated DeltaNet layers); 0 for attention-only models.</summary>
+    public long RecurrentStateBytes { get; }
     public int Threads => _matMul.Pool.ThreadCount;
 
     public SequenceState CreateSequence(int? contextLength = null) =>

@@ -49,6 +49,35 @@ public sealed class SequenceState : IDisposable
         NextRopePosition = length;
     }
 
+    /// <summary>
+    /// An independent sequence holding the same tokens: each attention layer's keys and values and each recurrent
+    /// layer's state are copied. How a prefix that cannot be cut back (recurrent layers, images) is kept for reuse
+    /// while the original goes on.
+    /// </summary>
+    public SequenceState Fork()
+    {
+        if (Pending > 0)
+            throw new InvalidOperationException("the sequence has rows in a batch that was not computed yet");
+        var copy = new SequenceState(_layerStates.Length, ContextLength) { Length = Length, NextRopePosition = NextRopePosition };
+        try
+        {
+            for (int i = 0; i < _layerStates.Length; i++)
+                copy._layerStates[i] = _layerStates[i] switch
+                {
+                    null => null,
+                    Blocks.KvCache cache => cache.Copy(Length),
+                    Blocks.DeltaNetState recurrent => recurrent.Copy(),
+                    var other => throw new NotSupportedException($"layer {i}'s state ({other.GetType().Name}) cannot be copied"),
+                };
+        }
+        catch
+        {
+            copy.Dispose();
+            throw;
+        }
+        return copy;
+    }
+
     /// <summary>Forgets everything: the sequence starts empty, its layer state released.</summary>
     public void Reset()
     {

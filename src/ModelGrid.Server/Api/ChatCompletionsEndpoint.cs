@@ -9,11 +9,11 @@ namespace ModelGrid.Server.Api;
 /// <summary><c>POST /v1/chat/completions</c>: whole responses, or SSE chunks with <c>stream: true</c>.</summary>
 static class ChatCompletionsEndpoint
 {
-    public static async Task HandleAsync(HttpContext context, ModelCatalog catalog)
+    public static async Task HandleAsync(HttpContext context, ModelCatalog catalog, ImageLoader images)
     {
         var ct = context.RequestAborted;
         var body = await RequestFields.ReadBodyAsync(context.Request, ct);
-        var plan = ChatCompletion.Prepare(catalog, body);
+        var plan = await ChatCompletion.PrepareAsync(catalog, body, images, ct);
         bool stream = RequestFields.Boolean(body, "stream") ?? false;
         bool includeUsage = stream && RequestFields.Object(body, "stream_options") is { } options && (RequestFields.Boolean(options, "include_usage") ?? false);
         string id = ResponseJson.NewId("chatcmpl-");
@@ -69,7 +69,7 @@ static class ChatCompletionsEndpoint
             }), includeUsage ? null : Absent), ct);
         }
 
-        int promptTokens = plan.Prompt.Ids.Length;
+        int promptTokens = plan.PromptTokens;
         if (sse is not null)
         {
             if (includeUsage)

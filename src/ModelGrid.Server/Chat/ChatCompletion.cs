@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ModelGrid.Engine.Generation;
 using ModelGrid.Engine.Text.Templates;
+using ModelGrid.Engine.Vision;
 using ModelGrid.Server.Api;
 using ModelGrid.Server.Hosting;
 using ModelGrid.Server.Scheduling;
@@ -16,6 +17,15 @@ public enum ToolChoice { None, Auto, Required, Named }
 /// <summary>A validated chat request, ready to run: the prompt, sampling, output parsing and constraints.</summary>
 public sealed record ChatPlan(ServedModel Model, ChatPromptResult Prompt, SamplingParameters Sampling)
 {
+    /// <summary>The images of the prompt, one per image slot, in order.</summary>
+    public IReadOnlyList<ImageEmbedding> Images { get; init; } = [];
+
+    /// <summary>Rows the prompt takes: its ids, with each image slot counted as the image's tokens (<c>usage.prompt_tokens</c>).</summary>
+    public int PromptTokens => Prompt.Ids.Length + Images.Sum(image => image.TokenCount - 1);
+
+    /// <summary>Turn boundaries of the prompt where the scheduler may keep a state for later requests.</summary>
+    public IReadOnlyList<int> SnapshotPoints { get; init; } = [];
+
     public JsonArray? Tools { get; init; }
     public ToolChoice ToolChoice { get; init; }
     public bool ParallelToolCalls { get; init; } = true;
@@ -32,12 +42,15 @@ public sealed record ChoiceUpdate(int Index, IReadOnlyList<AssistantDelta> Delta
 /// <summary>Chat completions independent of HTTP: validates an OpenAI-style request and runs it on the scheduler.</summary>
 public static class ChatCompletion
 {
-    public static ChatPlan Prepare(ModelCatalog catalog, JsonObject body)
+    /// <summary>Validates the request, fetches and encodes its images, and renders the prompt.</summary>
+    public static async Task<ChatPlan> PrepareAsync(ModelCatalog catalog, JsonObject body, ImageLoader imageLoader, CancellationToken ct)
     {
         var model = catalog.Resolve(RequestFields.String(body, "model"));
+        var imageParts = new List<(string Url, string Param)>();
         var messages = RequestFields.Array(body, "messages") is { Count: > 0 } given
-            ? NormalizeMessages(given)
+            ? NormalizeMessages(given, imageParts)
             : throw new ApiException(400, "messages: must be a non-empty array", "messages", "missing_required_parameter");
+        var images = await LoadImagesAsync(model, imageParts, imageLoader, ct);
         var tools = Tools(body);
         var (choice, named) = ParseToolChoice(body, tools);
         bool parallel = RequestFields.Boolean(body, "parallel_tool_calls") ?? true;
@@ -59,16 +72,22 @@ public static class ChatCompletion
         {
             throw new ApiException(400, $"model: {e.Message}; use /v1/completions", "model", "no_chat_template");
         }
-        if (prompt.Ids.Length >= model.Scheduler.ContextLength)
-            throw new ApiException(400, $"messages: the prompt has {prompt.Ids.Length} tokens but the context holds {model.Scheduler.ContextLength}",
+        if (prompt.ImageCount != images.Count)
+            throw new InvalidOperationException($"the prompt has {prompt.ImageCount} image slots for {images.Count} images");
+        int promptTokens = prompt.Ids.Length + images.Sum(image => image.TokenCount - 1);
+        if (promptTokens >= model.Scheduler.ContextLength)
+            throw new ApiException(400, $"messages: the prompt has {promptTokens} tokens but the context holds {model.Scheduler.ContextLength}",
                 "messages", "context_length_exceeded");
 
-        var sampling = SamplingParameters.Parse(body, model, prompt.Ids.Length, chat: true);
+        var sampling = SamplingParameters.Parse(body, model, promptTokens, chat: true);
         var grammar = choice is ToolChoice.Required or ToolChoice.Named
             ? ToolCallGrammar(tools!, named)
             : ResponseFormatGrammar(body);
+        bool keepsSnapshots = model.Scheduler.RecurrentStateBytes > 0 || images.Count > 0;
         return new ChatPlan(model, prompt, sampling)
         {
+            Images = images,
+            SnapshotPoints = keepsSnapshots ? TurnBoundaries(model, messages, choice == ToolChoice.None ? null : tools, templateArguments, prompt.Ids) : [],
             Tools = tools,
             ToolChoice = choice,
             ParallelToolCalls = parallel,
@@ -79,7 +98,9 @@ public static class ChatCompletion
 
     public static async IAsyncEnumerable<ChoiceUpdate> RunAsync(ChatPlan plan, [EnumeratorCancellation] CancellationToken ct)
     {
-        var jobs = Enumerable.Range(0, plan.Sampling.N).Select(i => plan.Sampling.Job(plan.Prompt.Ids, i, CreateConstraint(plan.Model, plan.Grammar))).ToList();
+        var jobs = Enumerable.Range(0, plan.Sampling.N)
+            .Select(i => plan.Sampling.Job(plan.Prompt.Ids, i, CreateConstraint(plan.Model, plan.Grammar)) with { Images = plan.Images, SnapshotPoints = plan.SnapshotPoints })
+            .ToList();
         var parsers = jobs.Select(_ => plan.CreateParser()).ToArray();
         await foreach (var (index, token) in JobStreams.Merge(plan.Model.Scheduler, jobs, ct))
         {
@@ -100,8 +121,12 @@ public static class ChatCompletion
     internal static ITokenConstraint? CreateConstraint(ServedModel model, GrammarNode? grammar) =>
         grammar is null ? null : new GrammarConstraint(grammar, model.Model.Tokenizer, model.Model.EndOfGenerationTokens);
 
-    /// <summary>Checks roles and contents, joins text parts, and parses tool-call arguments given as JSON strings.</summary>
-    static JsonArray NormalizeMessages(JsonArray messages)
+    /// <summary>
+    /// Checks roles and contents, joins text parts, and parses tool-call arguments given as JSON strings. Content with
+    /// images stays a list of text parts and <c>{"type": "image"}</c> placeholders; the images' URLs, with the fields
+    /// that gave them, are added to <paramref name="images"/> in prompt order.
+    /// </summary>
+    static JsonArray NormalizeMessages(JsonArray messages, List<(string Url, string Param)> images)
     {
         var normalized = new JsonArray();
         for (int i = 0; i < messages.Count; i++)
@@ -125,12 +150,10 @@ public static class ChatCompletion
                 case JsonValue v when v.GetValueKind() == JsonValueKind.String:
                     break;
                 case JsonArray parts:
-                    copy["content"] = string.Concat(parts.Select((part, j) => (string?)part?["type"] == "text" && part["text"] is JsonValue t && t.GetValueKind() == JsonValueKind.String
-                        ? t.GetValue<string>()
-                        : throw ApiException.Invalid($"{path}.content[{j}]", "only text parts are supported")));
+                    copy["content"] = NormalizeParts(parts, $"{path}.content", images);
                     break;
                 default:
-                    throw ApiException.Invalid(path + ".content", "must be a string or an array of text parts");
+                    throw ApiException.Invalid(path + ".content", "must be a string or an array of content parts");
             }
             if (message["tool_calls"] is { } calls)
             {
@@ -158,6 +181,117 @@ public static class ChatCompletion
             normalized.Add(copy);
         }
         return normalized;
+    }
+
+    /// <summary>Text parts joined into one string, or with images, text parts and image placeholders in order.</summary>
+    static JsonNode NormalizeParts(JsonArray parts, string path, List<(string Url, string Param)> images)
+    {
+        var normalized = new JsonArray();
+        var text = new System.Text.StringBuilder();
+        bool hasImages = false;
+        for (int j = 0; j < parts.Count; j++)
+        {
+            string partPath = $"{path}[{j}]";
+            if (parts[j] is not JsonObject part)
+                throw ApiException.Invalid(partPath, "must be an object");
+            switch (RequestFields.String(part, "type", partPath + ".type"))
+            {
+                case "text" or "input_text":
+                    string partText = RequestFields.RequiredString(part, "text", partPath + ".text");
+                    text.Append(partText);
+                    normalized.Add(new JsonObject { ["type"] = "text", ["text"] = partText });
+                    break;
+                case "image_url" or "input_image" or "image":
+                    images.Add(ImageUrl(part, partPath));
+                    hasImages = true;
+                    normalized.Add(new JsonObject { ["type"] = "image" });
+                    break;
+                case var other:
+                    throw ApiException.Invalid(partPath + ".type", $"'{other}' is not a supported content part (text, image_url)");
+            }
+        }
+        return hasImages ? normalized : text.ToString();
+    }
+
+    /// <summary>
+    /// The URL of an image part: OpenAI chat's <c>{"image_url": {"url": ...}}</c>, or the plain string form that the
+    /// Responses API (<c>input_image</c>) and other servers use (<c>"image_url": ...</c>, <c>"image": ...</c>).
+    /// </summary>
+    static (string Url, string Param) ImageUrl(JsonObject part, string path)
+    {
+        foreach (string field in (string[])["image_url", "image"])
+            switch (part[field])
+            {
+                case JsonObject nested when nested["url"] is JsonValue url && url.GetValueKind() == JsonValueKind.String:
+                    return (url.GetValue<string>(), $"{path}.{field}.url");
+                case JsonValue url when url.GetValueKind() == JsonValueKind.String:
+                    return (url.GetValue<string>(), $"{path}.{field}");
+                case null:
+                    continue;
+                default:
+                    throw ApiException.Invalid($"{path}.{field}", "must be {\"url\": \"data:image/...;base64,...\"} or a URL string");
+            }
+        throw new ApiException(400, $"{path}.image_url: is required", $"{path}.image_url", "missing_required_parameter");
+    }
+
+    /// <summary>Fetches and encodes the images; a model without a vision tower, a bad URL or a corrupt image is a 400.</summary>
+    static async Task<IReadOnlyList<ImageEmbedding>> LoadImagesAsync(ServedModel model, List<(string Url, string Param)> parts,
+        ImageLoader loader, CancellationToken ct)
+    {
+        if (parts.Count == 0)
+            return [];
+        if (model.Model.Vision is null || !model.Model.Tokenizer.TryGetTokenId("<|image_pad|>", out _))
+            throw new ApiException(400, $"{parts[0].Param}: the model '{model.Name}' has no vision tower, so it cannot take images; " +
+                "serve it with its multimodal projector (--mmproj FILE, or an mmproj-*.gguf beside the model)", parts[0].Param, "model_not_multimodal");
+        var images = new List<ImageEmbedding>(parts.Count);
+        foreach (var (url, param) in parts)
+        {
+            byte[] file = await loader.LoadAsync(url, param, ct);
+            try
+            {
+                images.Add(model.Model.EncodeImage(file));
+            }
+            catch (ImageFormatException e)
+            {
+                throw new ApiException(400, $"{param}: the image cannot be used: {e.Message}", param, "invalid_image");
+            }
+        }
+        return images;
+    }
+
+    /// <summary>
+    /// Where later requests are likely to share this prompt: where the first non-system message's text starts (after a
+    /// system prompt, which requests share), and the end of the last message (the next turn of this conversation
+    /// continues from there). Each is found as the ids this prompt shares with the same conversation rendered with that
+    /// text changed, or without the generation prompt, so it holds for any template.
+    /// </summary>
+    static int[] TurnBoundaries(ServedModel model, JsonArray messages, JsonArray? tools, JsonObject templateArguments, int[] ids)
+    {
+        var points = new List<int>();
+        var variants = new List<(JsonArray Messages, bool GenerationPrompt)> { ((JsonArray)messages.DeepClone(), false) };
+        int first = messages.Select((m, i) => (Role: (string?)m?["role"], Index: i)).FirstOrDefault(m => m.Role != "system", (null, -1)).Index;
+        if (first >= 0)
+        {
+            var changed = (JsonArray)messages.DeepClone();
+            changed[first]!["content"] = "\uFDD1";
+            variants.Add((changed, true));
+        }
+        foreach (var (variant, generationPrompt) in variants)
+        {
+            try
+            {
+                var other = ChatPrompt.Encode(model.Model, variant, tools, generationPrompt, templateArguments).Ids;
+                int shared = 0;
+                while (shared < Math.Min(other.Length, ids.Length) && other[shared] == ids[shared])
+                    shared++;
+                points.Add(shared);
+            }
+            catch (ChatTemplateException)
+            {
+                // A template that refuses the variant (e.g. one requiring a final user turn) just gives no boundary there.
+            }
+        }
+        return [.. points];
     }
 
     static JsonArray? Tools(JsonObject body)
@@ -211,7 +345,11 @@ public static class ChatCompletion
     static bool? ThinkingSwitch(JsonArray messages)
     {
         var lastUser = messages.LastOrDefault(m => (string?)m?["role"] == "user");
-        string text = ((string?)lastUser?["content"] ?? "").TrimEnd();
+        string text = (lastUser?["content"] switch
+        {
+            JsonArray parts => string.Concat(parts.Select(part => (string?)part?["text"])),
+            var content => (string?)content,
+        } ?? "").TrimEnd();
         return text.EndsWith("/no_think", StringComparison.Ordinal) ? false : text.EndsWith("/think", StringComparison.Ordinal) ? true : null;
     }
 

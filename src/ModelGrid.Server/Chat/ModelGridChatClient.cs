@@ -17,9 +17,12 @@ public sealed class ModelGridChatClient : IChatClient
 {
     readonly ServedModel _model;
     readonly ModelCatalog _catalog;
+    readonly ImageLoader _images;
 
-    public ModelGridChatClient(LanguageModel model, SchedulerOptions? options = null, string? name = null)
+    /// <param name="imageOptions">Limits for images (<see cref="DataContent"/>, or <see cref="UriContent"/> when remote images are allowed).</param>
+    public ModelGridChatClient(LanguageModel model, SchedulerOptions? options = null, string? name = null, ImageInputOptions? imageOptions = null)
     {
+        _images = new ImageLoader(imageOptions ?? new ImageInputOptions());
         string modelName = name ?? new ModelSpec(model.Path).Name;
         _model = new ServedModel(modelName, model, new Scheduler(model, options ?? new SchedulerOptions()), ownsModel: false);
         _catalog = new ModelCatalog([_model]);
@@ -34,7 +37,7 @@ public sealed class ModelGridChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var plan = ChatCompletion.Prepare(_catalog, Request(messages, options));
+        var plan = await ChatCompletion.PrepareAsync(_catalog, Request(messages, options), _images, cancellationToken);
         string responseId = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
         int completionTokens = 0;
         await foreach (var update in ChatCompletion.RunAsync(plan, cancellationToken))
@@ -53,9 +56,9 @@ public sealed class ModelGridChatClient : IChatClient
             if (update.FinishReason is { } finish)
                 contents.Add(new UsageContent(new UsageDetails
                 {
-                    InputTokenCount = plan.Prompt.Ids.Length,
+                    InputTokenCount = plan.PromptTokens,
                     OutputTokenCount = completionTokens,
-                    TotalTokenCount = plan.Prompt.Ids.Length + completionTokens,
+                    TotalTokenCount = plan.PromptTokens + completionTokens,
                     CachedInputTokenCount = update.Token.CachedPromptTokens,
                 }));
             if (contents.Count == 0)
@@ -149,7 +152,7 @@ public sealed class ModelGridChatClient : IChatClient
                 };
             yield break;
         }
-        var json = new JsonObject { ["role"] = message.Role.Value, ["content"] = string.Concat(message.Contents.OfType<TextContent>().Select(t => t.Text)) };
+        var json = new JsonObject { ["role"] = message.Role.Value, ["content"] = Content(message) };
         if (message.Contents.OfType<TextReasoningContent>().Select(r => r.Text).ToList() is { Count: > 0 } reasoning)
             json["reasoning_content"] = string.Concat(reasoning);
         var calls = message.Contents.OfType<FunctionCallContent>().ToList();
@@ -167,6 +170,30 @@ public sealed class ModelGridChatClient : IChatClient
         yield return json;
     }
 
+    /// <summary>The message's text, or with images, OpenAI content parts in order: text and <c>image_url</c> (data: URLs for <see cref="DataContent"/>).</summary>
+    static JsonNode Content(ChatMessage message)
+    {
+        static bool IsImage(AIContent content) =>
+            content is DataContent data && data.HasTopLevelMediaType("image") || content is UriContent uri && uri.HasTopLevelMediaType("image");
+        if (!message.Contents.Any(IsImage))
+            return string.Concat(message.Contents.OfType<TextContent>().Select(t => t.Text));
+        var parts = new JsonArray();
+        foreach (var content in message.Contents)
+        {
+            string? url = content switch
+            {
+                DataContent data when IsImage(data) => data.Uri,
+                UriContent uri when IsImage(uri) => uri.Uri.ToString(),
+                _ => null,
+            };
+            if (url is not null)
+                parts.Add(new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = url } });
+            else if (content is TextContent text)
+                parts.Add(new JsonObject { ["type"] = "text", ["text"] = text.Text });
+        }
+        return parts;
+    }
+
     static Dictionary<string, object?> Arguments(string json)
     {
         using var document = JsonDocument.Parse(json);
@@ -179,5 +206,9 @@ public sealed class ModelGridChatClient : IChatClient
         : serviceType.IsInstanceOfType(this) ? this
         : null;
 
-    public void Dispose() => _model.Dispose();
+    public void Dispose()
+    {
+        _model.Dispose();
+        _images.Dispose();
+    }
 }

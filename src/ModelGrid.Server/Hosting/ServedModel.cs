@@ -3,8 +3,11 @@ using ModelGrid.Server.Scheduling;
 
 namespace ModelGrid.Server.Hosting;
 
-/// <summary>A model file or folder to serve, and the name requests use for it (default: the file name without extension).</summary>
-public sealed record ModelSpec(string Path, string? Alias = null)
+/// <summary>
+/// A model file or folder to serve, the name requests use for it (default: the file name without extension), and its
+/// vision projector (null: an mmproj GGUF beside the model, if any; empty: none).
+/// </summary>
+public sealed record ModelSpec(string Path, string? Alias = null, string? Projector = null)
 {
     public string Name => Alias ?? (Directory.Exists(Path)
         ? new DirectoryInfo(Path).Name

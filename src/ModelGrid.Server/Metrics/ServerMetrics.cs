@@ -38,8 +38,9 @@ public sealed class ServerMetrics
         Family("modelgrid_completion_tokens_total", "counter", "Generated tokens of finished sequences.", m => For(m.Name).CompletionTokens.ToString(CultureInfo.InvariantCulture));
         Family("modelgrid_queue_depth", "gauge", "Requests waiting for a batch slot.", m => m.Scheduler.QueueDepth.ToString(CultureInfo.InvariantCulture));
         Family("modelgrid_running_sequences", "gauge", "Sequences in the running batch.", m => m.Scheduler.RunningCount.ToString(CultureInfo.InvariantCulture));
-        Family("modelgrid_kv_blocks_used", "gauge", "KV-cache blocks held by running sequences and cached prefixes.", m => m.Scheduler.KvBlocksUsed.ToString(CultureInfo.InvariantCulture));
+        Family("modelgrid_kv_blocks_used", "gauge", "KV-cache blocks held by running sequences and cached prefixes, including the blocks standing for their recurrent state.", m => m.Scheduler.KvBlocksUsed.ToString(CultureInfo.InvariantCulture));
         Family("modelgrid_kv_blocks_free", "gauge", "KV-cache blocks free under the budget.", m => (m.Scheduler.KvBlocksTotal - m.Scheduler.KvBlocksUsed).ToString(CultureInfo.InvariantCulture));
+        Family("modelgrid_recurrent_state_bytes", "gauge", "Recurrent-state memory (Gated DeltaNet layers) of running sequences and cached prefixes.", m => m.Scheduler.RecurrentStateBytesInUse.ToString(CultureInfo.InvariantCulture));
         Family("modelgrid_cached_prefixes", "gauge", "Finished sequences kept for prefix reuse.", m => m.Scheduler.CachedPrefixes.ToString(CultureInfo.InvariantCulture));
         foreach (var (name, help, select) in new (string, string, Func<ModelMetrics, Histogram>)[]
         {

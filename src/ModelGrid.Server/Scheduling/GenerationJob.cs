@@ -1,10 +1,24 @@
 using ModelGrid.Engine.Generation;
+using ModelGrid.Engine.Vision;
 
 namespace ModelGrid.Server.Scheduling;
 
 /// <summary>One sequence to generate: its prompt ids, when to stop and how to sample, and optional output constraints.</summary>
 public sealed record GenerationJob(IReadOnlyList<int> Prompt, GenerationOptions Options)
 {
+    /// <summary>
+    /// The prompt's images, in order: each <c>&lt;|image_pad|&gt;</c> id of <see cref="Prompt"/> stands for the next one
+    /// and is computed as its embedding rows (see <see cref="ChatPrompt"/>). Empty: the prompt is text only.
+    /// </summary>
+    public IReadOnlyList<ImageEmbedding> Images { get; init; } = [];
+
+    /// <summary>
+    /// Prompt lengths (in ids) where a copy of the state is worth keeping for later requests, e.g. the end of a shared
+    /// system prompt or of the last user turn. Used only where a cached state cannot be cut back to a shorter prefix
+    /// (recurrent layers, images); other states serve any prefix of themselves.
+    /// </summary>
+    public IReadOnlyList<int> SnapshotPoints { get; init; } = [];
+
     /// <summary>Report each token's log probability (a pass over the vocabulary per token, so only on request).</summary>
     public bool Logprobs { get; init; }
 

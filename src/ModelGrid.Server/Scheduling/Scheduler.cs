@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Threading.Channels;
 using ModelGrid.Engine;
 using ModelGrid.Engine.Generation;
 using ModelGrid.Engine.Models;
 using ModelGrid.Engine.Text.Tokenization;
+using ModelGrid.Engine.Vision;
 
 namespace ModelGrid.Server.Scheduling;
 
@@ -38,6 +40,9 @@ public interface ISchedulerObserver
 /// sequences still reading their prompt add a chunk of it, and a single forward pass computes them all, so the decode
 /// tokens share each weight read. New requests join between steps when a slot and KV blocks are free; past the bounded
 /// wait queue they are refused. One dedicated thread drives the model.
+/// An image in a prompt is computed whole in one step (its rows cannot be split), counted against the step's prompt
+/// budget; it waits for the next step when other prompts already took part of the budget, so a step never exceeds the
+/// budget by more than one image. Decode tokens of other sequences share that step as usual.
 /// </summary>
 public sealed class Scheduler : IDisposable
 {
@@ -64,9 +69,11 @@ public sealed class Scheduler : IDisposable
         _observer = observer;
         ContextLength = Math.Min(options.ContextLength ?? model.Decoder.ContextLength, model.Decoder.ContextLength);
         long bytesPerToken = KvBytesPerToken(model);
-        long budget = options.KvBudgetBytes ?? 2L * options.MaxRunning * ContextLength * bytesPerToken;
-        _blocks = new KvBlockPool(bytesPerToken, budget, options.KvBlockTokens);
+        RecurrentStateBytes = model.Decoder.RecurrentStateBytes;
+        long budget = options.KvBudgetBytes ?? 2L * options.MaxRunning * (ContextLength * bytesPerToken + RecurrentStateBytes);
+        _blocks = new KvBlockPool(bytesPerToken, budget, options.KvBlockTokens, RecurrentStateBytes);
         _prefixes = new PrefixCache(_blocks);
+        _imageSlot = model.Tokenizer.TryGetTokenId("<|image_pad|>", out int slot) ? slot : -1;
         _thread = new Thread(Run) { IsBackground = true, Name = $"scheduler {model.Name}" };
         _thread.Start();
     }
@@ -82,6 +89,13 @@ public sealed class Scheduler : IDisposable
     public int CachedPrefixes => _prefixes.Count;
     public long KvBytesPerBlock => _blocks.BytesPerBlock;
 
+    /// <summary>Bytes of one sequence's recurrent state (0 for attention-only models); accounted in KV blocks as well.</summary>
+    public long RecurrentStateBytes { get; }
+
+    /// <summary>Recurrent-state memory of the running sequences and cached prefixes.</summary>
+    public long RecurrentStateBytesInUse => RecurrentStateBytes * (RunningCount + CachedPrefixes);
+
+    readonly int _imageSlot;
     int _waitingCount, _runningCount;
 
     /// <summary>
@@ -93,13 +107,15 @@ public sealed class Scheduler : IDisposable
     {
         if (job.Prompt.Count == 0)
             throw new ArgumentException("the prompt is empty", nameof(job));
-        if (job.Prompt.Count >= ContextLength)
+        var layout = PromptLayout.Of(job, _imageSlot);
+        if (layout.Rows >= ContextLength)
             throw new ContextLengthExceededException(ContextLength);
         var sampler = new Sampler(job.Options.Sampling);
-        int needed = _blocks.BlocksFor(Math.Min(ContextLength, job.Prompt.Count + job.Options.MaxTokens));
+        int needed = _blocks.BlocksFor(Math.Min(ContextLength, layout.Rows + job.Options.MaxTokens));
         if (needed > _blocks.TotalBlocks)
             throw new KvBudgetExceededException(needed, _blocks.TotalBlocks, _blocks.BlockTokens);
-        var sequence = new Sequence(job, sampler, _model.Tokenizer.CreateStreamingDecoder(), needed);
+        bool rewindable = RecurrentStateBytes == 0 && job.Images.Count == 0;
+        var sequence = new Sequence(job, layout, sampler, _model.Tokenizer.CreateStreamingDecoder(), needed, rewindable);
         lock (_waiting)
         {
             if (_waitingCount >= _options.QueueLimit)
@@ -215,7 +231,7 @@ public sealed class Scheduler : IDisposable
                     break;
                 sequence = first.Value;
             }
-            var reused = _prefixes.TakeLongestPrefix(sequence.Job.Prompt);
+            var reused = _prefixes.TakeLongestPrefix(sequence.Layout.Keys);
             bool allocated;
             while (!(allocated = _blocks.TryAllocate(sequence.Blocks)) && _prefixes.EvictOldest())
             {
@@ -223,8 +239,10 @@ public sealed class Scheduler : IDisposable
             if (!allocated)
             {
                 // Not enough KV memory until a running sequence finishes; the prefix stays cached meanwhile.
-                if (reused is { } back)
-                    _prefixes.Add(back.State, [.. sequence.Job.Prompt.Take(back.Shared)]);
+                if (reused is { Copied: true } copy)
+                    copy.State.Dispose();
+                else if (reused is { } back)
+                    _prefixes.Add(back.State, sequence.Layout.Keys[..back.Shared], rewindable: true);
                 break;
             }
             lock (_waiting)
@@ -237,7 +255,7 @@ public sealed class Scheduler : IDisposable
             {
                 sequence.State = prefix.State;
                 sequence.Prefilled = prefix.Shared;
-                sequence.CachedPromptTokens = prefix.Shared;
+                sequence.CachedPromptTokens = prefix.State.Length;
             }
             else
                 sequence.State = _model.Decoder.CreateSequence(ContextLength);
@@ -259,22 +277,14 @@ public sealed class Scheduler : IDisposable
                 rows.Add(sequence);
             }
         int budget = _options.PrefillTokensPerStep;
+        var prefilling = new List<(Sequence Sequence, int From)>();
         foreach (var sequence in _running)
         {
             if (sequence.Decoding || budget == 0)
                 continue;
-            var prompt = sequence.Job.Prompt;
-            int take = Math.Min(budget, prompt.Count - sequence.Prefilled);
-            for (int i = 0; i < take; i++)
-            {
-                int token = prompt[sequence.Prefilled + i];
-                bool last = sequence.Prefilled + i == prompt.Count - 1;
-                _batch.Add(sequence.State!, token, wantLogits: last);
-                sequence.History.Add(token);
-            }
-            sequence.Prefilled += take;
-            budget -= take;
-            if (sequence.Prefilled == prompt.Count)
+            prefilling.Add((sequence, sequence.Prefilled));
+            budget = AddPrompt(sequence, budget);
+            if (sequence.Prefilled == sequence.Job.Prompt.Count)
                 rows.Add(sequence);
         }
         // Logit rows come out in batch order: decode tokens first, then the prompts that finished this step.
@@ -293,10 +303,43 @@ public sealed class Scheduler : IDisposable
             _running.Clear();
             return;
         }
+        foreach (var (sequence, from) in prefilling)
+            if (sequence.Prefilled > from && sequence.Prefilled == sequence.NextSnapshot(from))
+                _prefixes.AddCopy(sequence.State!, sequence.Layout.Keys[..sequence.Prefilled]);
         for (int i = 0; i < rows.Count; i++)
             Advance(rows[i], _logits.AsSpan(i * vocab, vocab));
         _running.RemoveAll(s => s.Finished);
         Volatile.Write(ref _runningCount, _running.Count);
+    }
+
+    /// <summary>
+    /// Adds the next part of the sequence's prompt to the batch, up to its next snapshot point and within
+    /// <paramref name="budget"/> rows; returns the budget left.
+    /// </summary>
+    int AddPrompt(Sequence sequence, int budget)
+    {
+        var prompt = sequence.Job.Prompt;
+        int end = Math.Min(prompt.Count, sequence.NextSnapshot(sequence.Prefilled));
+        while (sequence.Prefilled < end && budget > 0)
+        {
+            int at = sequence.Prefilled;
+            if (sequence.Layout.ImageAt[at] is int index and >= 0)
+            {
+                var image = sequence.Job.Images[index];
+                if (image.TokenCount > budget && budget < _options.PrefillTokensPerStep)
+                    return 0; // other prompts used part of this step: the image gets the next one
+                _batch.AddEmbeddings(sequence.State!, image.Embeddings, image.Width, image.GridWidth, image.GridHeight);
+                budget = Math.Max(0, budget - image.TokenCount);
+            }
+            else
+            {
+                _batch.Add(sequence.State!, prompt[at], wantLogits: at == prompt.Count - 1);
+                budget--;
+            }
+            sequence.History.Add(prompt[at]);
+            sequence.Prefilled++;
+        }
+        return budget;
     }
 
     /// <summary>Samples the sequence's next token from its logits and streams it, or finishes the sequence.</summary>
@@ -332,7 +375,7 @@ public sealed class Scheduler : IDisposable
         }
         job.Constraint?.Accept(token);
         string text = sequence.Stops.Push(sequence.Decoder.Append(token));
-        sequence.Output.Writer.TryWrite(new GeneratedToken(text, token, null, job.Prompt.Count, sequence.Generated)
+        sequence.Output.Writer.TryWrite(new GeneratedToken(text, token, null, sequence.Layout.Rows, sequence.Generated)
         {
             LogProbability = logProbability,
             TopLogprobs = top,
@@ -340,7 +383,7 @@ public sealed class Scheduler : IDisposable
         });
         if (sequence.Stops.Stopped)
             Finish(sequence, FinishReason.Stop);
-        else if (sequence.Generated >= job.Options.MaxTokens || sequence.History.Count >= ContextLength)
+        else if (sequence.Generated >= job.Options.MaxTokens || sequence.State!.Length >= ContextLength)
             Finish(sequence, FinishReason.Length);
         else
             sequence.NextToken = token;
@@ -349,15 +392,17 @@ public sealed class Scheduler : IDisposable
     void Finish(Sequence sequence, FinishReason reason)
     {
         string rest = sequence.Stops.Stopped ? "" : sequence.Stops.Push(sequence.Decoder.Flush()) + sequence.Stops.Flush();
-        sequence.Output.Writer.TryWrite(new GeneratedToken(rest, null, reason, sequence.Job.Prompt.Count, sequence.Generated)
+        sequence.Output.Writer.TryWrite(new GeneratedToken(rest, null, reason, sequence.Layout.Rows, sequence.Generated)
         {
             CachedPromptTokens = sequence.CachedPromptTokens,
         });
         sequence.Output.Writer.TryComplete();
         sequence.Finished = true;
         _blocks.Release(sequence.Blocks);
-        _observer?.Finished(sequence.Job.Prompt.Count, sequence.Generated);
-        _prefixes.Add(sequence.State!, [.. sequence.History]);
+        _observer?.Finished(sequence.Layout.Rows, sequence.Generated);
+        var generated = CollectionsMarshal.AsSpan(sequence.History)[sequence.Job.Prompt.Count..];
+        long[] key = [.. sequence.Layout.Keys, .. generated.ToArray().Select(token => (long)token)];
+        _prefixes.Add(sequence.State!, key, sequence.Rewindable);
         sequence.State = null;
     }
 
@@ -417,9 +462,61 @@ public sealed class Scheduler : IDisposable
         _wake.Dispose();
     }
 
-    sealed class Sequence(GenerationJob job, Sampler sampler, StreamingTokenDecoder decoder, int blocks)
+    /// <summary>
+    /// Where a prompt's images are and what the prefix cache compares: one key per prompt id, the token id itself, or for
+    /// an image slot a negative key hashed from the image's embedding (so only the same image matches), and the rows the
+    /// prompt takes in the sequence (an image slot stands for all its rows).
+    /// </summary>
+    sealed record PromptLayout(long[] Keys, int[] ImageAt, int Rows)
     {
+        public static PromptLayout Of(GenerationJob job, int imageSlot)
+        {
+            var prompt = job.Prompt;
+            var keys = new long[prompt.Count];
+            var imageAt = new int[prompt.Count];
+            int images = 0, rows = prompt.Count;
+            for (int i = 0; i < prompt.Count; i++)
+            {
+                imageAt[i] = -1;
+                keys[i] = prompt[i];
+                if (job.Images.Count == 0 || prompt[i] != imageSlot)
+                    continue;
+                if (images == job.Images.Count)
+                    throw new ArgumentException($"the prompt has more image slots than the {job.Images.Count} images given", nameof(job));
+                var image = job.Images[images];
+                imageAt[i] = images++;
+                keys[i] = ImageKey(image);
+                rows += image.TokenCount - 1;
+            }
+            if (images != job.Images.Count)
+                throw new ArgumentException($"the prompt has {images} image slots but {job.Images.Count} images were given", nameof(job));
+            if (imageAt[^1] >= 0)
+                throw new ArgumentException("the prompt must not end with an image", nameof(job));
+            return new PromptLayout(keys, imageAt, rows);
+        }
+
+        static long ImageKey(ImageEmbedding image)
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            hash.AppendData(BitConverter.GetBytes(image.GridWidth));
+            hash.AppendData(BitConverter.GetBytes(image.GridHeight));
+            hash.AppendData(MemoryMarshal.AsBytes(image.Embeddings.AsSpan()));
+            Span<byte> digest = stackalloc byte[32];
+            hash.GetHashAndReset(digest);
+            return BitConverter.ToInt64(digest) | long.MinValue;
+        }
+    }
+
+    sealed class Sequence(GenerationJob job, PromptLayout layout, Sampler sampler, StreamingTokenDecoder decoder, int blocks, bool rewindable)
+    {
+        readonly int[] _snapshots = rewindable ? [] : [.. job.SnapshotPoints.Where(p => p > 0 && p < job.Prompt.Count).Distinct().Order()];
+
         public GenerationJob Job => job;
+        public PromptLayout Layout => layout;
+        /// <summary>Whether the finished state can be cut back to any prefix (attention-only text), or only extended.</summary>
+        public bool Rewindable => rewindable;
+        /// <summary>The first prompt length after <paramref name="prefilled"/> at which a copy of the state is cached, if any.</summary>
+        public int NextSnapshot(int prefilled) => _snapshots.FirstOrDefault(point => point > prefilled, int.MaxValue);
         public Sampler Sampler => sampler;
         public StreamingTokenDecoder Decoder => decoder;
         public StopStringFilter Stops { get; } = new(job.Options.Stop);

@@ -31,6 +31,18 @@ public sealed unsafe class DeltaNetState(GatedDeltaNetShape shape) : IDisposable
 
     public long Bytes => (ConvolutionWindow.Length + Memory.Length) * sizeof(float);
 
+    public static long BytesFor(GatedDeltaNetShape shape) =>
+        ((long)(shape.ConvKernel - 1) * shape.Channels + (long)shape.ValueHeads * shape.KeyDim * shape.ValueDim) * sizeof(float);
+
+    /// <summary>An independent copy: the state after the same tokens.</summary>
+    public DeltaNetState Copy()
+    {
+        var copy = new DeltaNetState(shape);
+        ConvolutionWindow.Span.CopyTo(copy.ConvolutionWindow.Span);
+        Memory.Span.CopyTo(copy.Memory.Span);
+        return copy;
+    }
+
     static NativeBuffer<float> Zeroed(long length)
     {
         var buffer = new NativeBuffer<float>(Math.Max(1, length));
@@ -84,6 +96,9 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
         _batch = null!;
         context.MatMul.Multiply(weights.Output, _mixed, n, output);
     }
+
+    /// <summary>Bytes of one sequence's state for this layer.</summary>
+    public long StateBytes => DeltaNetState.BytesFor(shape);
 
     DeltaNetState State(int t) => _batch.Sequence(t).LayerState(layer, () => new DeltaNetState(shape));
 

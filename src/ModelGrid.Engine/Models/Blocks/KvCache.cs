@@ -32,6 +32,22 @@ public sealed unsafe class KvCache(int keyWidth, int valueWidth, int contextLeng
         }
     }
 
+    /// <summary>An independent cache holding copies of the first <paramref name="positions"/> keys and values.</summary>
+    public KvCache Copy(int positions)
+    {
+        var copy = new KvCache(keyWidth, valueWidth, contextLength);
+        if (positions == 0)
+            return copy;
+        copy.EnsurePosition(positions - 1);
+        for (int page = 0; page <= (positions - 1) >> PageShift; page++)
+        {
+            long rows = Math.Min(PagePositions, positions - ((long)page << PageShift));
+            Buffer.MemoryCopy((void*)_keyPages[page], (void*)copy._keyPages[page], rows * keyWidth * sizeof(float), rows * keyWidth * sizeof(float));
+            Buffer.MemoryCopy((void*)_valuePages[page], (void*)copy._valuePages[page], rows * valueWidth * sizeof(float), rows * valueWidth * sizeof(float));
+        }
+        return copy;
+    }
+
     public long Bytes => (long)_pages * PagePositions * (keyWidth + valueWidth) * sizeof(float);
 
     public void Dispose()
