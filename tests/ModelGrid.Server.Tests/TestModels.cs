@@ -74,12 +74,13 @@ public static class TestModels
         }
     }
 
-    /// <summary>The engine's own greedy continuation of <paramref name="prompt"/>: what the server must reproduce.</summary>
-    public static async Task<string> EngineGreedyAsync(LanguageModel model, IReadOnlyList<int> prompt, int maxTokens)
+    /// <summary>The engine's own greedy continuation of <paramref name="prompt"/> (with its images): what the server must reproduce.</summary>
+    public static async Task<string> EngineGreedyAsync(LanguageModel model, IReadOnlyList<int> prompt, int maxTokens,
+        IReadOnlyList<Engine.Vision.ImageEmbedding>? images = null)
     {
         using var session = model.CreateSession();
         var text = new System.Text.StringBuilder();
-        await foreach (var chunk in session.GenerateAsync(prompt, new GenerationOptions { MaxTokens = maxTokens, Sampling = SamplingOptions.Greedy }))
+        await foreach (var chunk in session.GenerateAsync(prompt, new GenerationOptions { MaxTokens = maxTokens, Sampling = SamplingOptions.Greedy }, images ?? []))
             text.Append(chunk.Text);
         return text.ToString();
     }
