@@ -14,6 +14,8 @@ using OpenAI.Chat;
 namespace ModelGrid.Server.Tests;
 
 /// <summary>Images in chat requests: OpenAI content parts through the SDK, Microsoft.Extensions.AI DataContent, and the refusals.</summary>
+// In the server collection so that it does not run beside it: two cores, and the scheduling tests time their streams.
+[Collection(ServerCollection.Name)]
 public sealed class ImageInputTests(VisionServerFixture fixture) : IClassFixture<VisionServerFixture>
 {
     const string SystemPrompt = "You are a helpful assistant.";
