@@ -50,7 +50,6 @@ public static class ChatCompletion
         var messages = RequestFields.Array(body, "messages") is { Count: > 0 } given
             ? NormalizeMessages(given, imageParts)
             : throw new ApiException(400, "messages: must be a non-empty array", "messages", "missing_required_parameter");
-        var images = await LoadImagesAsync(model, imageParts, imageLoader, ct);
         var tools = Tools(body);
         var (choice, named) = ParseToolChoice(body, tools);
         bool parallel = RequestFields.Boolean(body, "parallel_tool_calls") ?? true;
@@ -72,6 +71,8 @@ public static class ChatCompletion
         {
             throw new ApiException(400, $"model: {e.Message}; use /v1/completions", "model", "no_chat_template");
         }
+        // Encoded last: the tower's work is the expensive part of preparing a request, wasted if something else is invalid.
+        var images = await LoadImagesAsync(model, imageParts, imageLoader, ct);
         if (prompt.ImageCount != images.Count)
             throw new InvalidOperationException($"the prompt has {prompt.ImageCount} image slots for {images.Count} images");
         int promptTokens = prompt.Ids.Length + images.Sum(image => image.TokenCount - 1);
