@@ -22,18 +22,24 @@ public sealed record AttentionWeights(
 /// </summary>
 public sealed unsafe class Attention(
     int layer, AttentionWeights weights, int heads, int kvHeads, int headDim, int valueDim, Rope rope, float normEpsilon)
-    : ITokenMixer, IParallelWork, IDisposable
+    : ITokenMixer, IParallelWork
 {
-    readonly NativeBuffer<float> _query = new();
-    readonly NativeBuffer<float> _key = new();
-    readonly NativeBuffer<float> _value = new();
-    readonly NativeBuffer<float> _mixed = new();
-    readonly NativeBuffer<float> _queryAndGate = new();
-    readonly NativeBuffer<float> _gate = new();
+    NativeBuffer<float> _query = null!;
+    NativeBuffer<float> _key = null!;
+    NativeBuffer<float> _value = null!;
+    NativeBuffer<float> _mixed = null!;
+    NativeBuffer<float> _queryAndGate = null!;
+    NativeBuffer<float> _gate = null!;
     ForwardBatch _batch = null!;
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
     {
+        _query = context.Scratch[ScratchSlot.Query];
+        _key = context.Scratch[ScratchSlot.Key];
+        _value = context.Scratch[ScratchSlot.Value];
+        _mixed = context.Scratch[ScratchSlot.AttentionOutput];
+        _queryAndGate = context.Scratch[ScratchSlot.QueryAndGate];
+        _gate = context.Scratch[ScratchSlot.AttentionGate];
         var batch = context.Batch;
         int n = batch.Count;
         int qWidth = heads * headDim, kWidth = kvHeads * headDim, vWidth = kvHeads * valueDim;
@@ -142,15 +148,5 @@ public sealed unsafe class Attention(
             }
         }
         ArrayPool<float>.Shared.Return(rented);
-    }
-
-    public void Dispose()
-    {
-        _query.Dispose();
-        _key.Dispose();
-        _value.Dispose();
-        _mixed.Dispose();
-        _queryAndGate.Dispose();
-        _gate.Dispose();
     }
 }

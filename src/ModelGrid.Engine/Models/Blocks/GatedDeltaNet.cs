@@ -52,18 +52,24 @@ public sealed unsafe class DeltaNetState(GatedDeltaNetShape shape) : IDisposable
 /// Tokens run one after another through the recurrence, as llama.cpp's CPU path does; only the projections are batched.
 /// </summary>
 public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights, GatedDeltaNetShape shape, float epsilon)
-    : ITokenMixer, IParallelWork, IDisposable
+    : ITokenMixer, IParallelWork
 {
-    readonly NativeBuffer<float> _qkv = new();
-    readonly NativeBuffer<float> _gate = new();
-    readonly NativeBuffer<float> _beta = new();
-    readonly NativeBuffer<float> _alpha = new();
-    readonly NativeBuffer<float> _convolved = new();
-    readonly NativeBuffer<float> _mixed = new();
+    NativeBuffer<float> _qkv = null!;
+    NativeBuffer<float> _gate = null!;
+    NativeBuffer<float> _beta = null!;
+    NativeBuffer<float> _alpha = null!;
+    NativeBuffer<float> _convolved = null!;
+    NativeBuffer<float> _mixed = null!;
     ForwardBatch _batch = null!;
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
     {
+        _qkv = context.Scratch[ScratchSlot.DeltaQueryKeyValue];
+        _gate = context.Scratch[ScratchSlot.DeltaOutputGate];
+        _beta = context.Scratch[ScratchSlot.DeltaBeta];
+        _alpha = context.Scratch[ScratchSlot.DeltaAlpha];
+        _convolved = context.Scratch[ScratchSlot.DeltaConvolved];
+        _mixed = context.Scratch[ScratchSlot.DeltaOutput];
         int n = context.Tokens, channels = shape.Channels, valueWidth = shape.ValueHeads * shape.ValueDim;
         _qkv.EnsureCapacity((long)n * channels);
         _gate.EnsureCapacity((long)n * valueWidth);
@@ -161,15 +167,5 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
             for (int j = 0; j < dv; j++)
                 output[j] *= gate[j] / (1f + MathF.Exp(-gate[j]));
         }
-    }
-
-    public void Dispose()
-    {
-        _qkv.Dispose();
-        _gate.Dispose();
-        _beta.Dispose();
-        _alpha.Dispose();
-        _convolved.Dispose();
-        _mixed.Dispose();
     }
 }
