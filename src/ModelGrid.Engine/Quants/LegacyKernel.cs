@@ -159,8 +159,6 @@ internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
 {
     const int ActivationBytes = 34;
 
-    // Fully optimized from the first call: decoding starts right after load, and tier-0 vector code is many times slower.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TRows, TTokens>(in TileArgs tile) where TRows : struct, ITileCount where TTokens : struct, ITileCount
     {
         byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);

@@ -126,7 +126,7 @@ internal readonly unsafe struct Q4KFormat : ISuperBlockFormat
 /// </summary>
 internal readonly unsafe struct Q4KRows512 : IRowsKernel
 {
-    // Fully optimized from the first call: decoding starts right after load, and tier-0 vector code is many times slower.
+    // Fully optimized at the first call: tier-0 vector code is many times slower, and the first tokens ran on it.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TRows>(in TileArgs tile) where TRows : struct, ITileCount
     {

@@ -67,8 +67,6 @@ internal readonly unsafe struct SuperBlockTile<TFormat, TDot> : ITileKernel
     where TFormat : struct, ISuperBlockFormat
     where TDot : struct, IByteDot256
 {
-    // Fully optimized from the first call: decoding starts right after load, and tier-0 vector code is many times slower.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TRows, TTokens>(in TileArgs tile) where TRows : struct, ITileCount where TTokens : struct, ITileCount
     {
         byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
