@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 threads=2 rounds=3
 while getopts t:r: flag; do case $flag in t) threads=$OPTARG ;; r) rounds=$OPTARG ;; *) exit 2 ;; esac; done
 shift $((OPTIND - 1))
-dotnet build -c Release src/ModelGrid.Cli bench/ModelGrid.Bench >/dev/null
+dotnet build -c Release src/ModelGrid.Cli >/dev/null
+dotnet build -c Release bench/ModelGrid.Bench >/dev/null
 engine=(dotnet src/ModelGrid.Cli/bin/Release/net10.0/modelgrid.dll bench --json)
 bandwidth=$(dotnet bench/ModelGrid.Bench/bin/Release/net10.0/ModelGrid.Bench.dll memory "$threads" | python3 -c 'import json,sys; print(json.load(sys.stdin)["read_gb_per_second"])')
 echo "memory read bandwidth, $threads threads: $bandwidth GB/s" >&2

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics.X86;
 using ModelGrid.Engine.Quants;
 using ModelGrid.Engine.Tensors;
 
@@ -28,8 +27,6 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
     const int ItemsPerThread = 4;
     const int MaxTargets = 8;
     const int TokensPerBlock = 64;
-    // How far ahead of the row being multiplied to prefetch: the hardware prefetcher alone stalls at every 4 KiB page.
-    const int PrefetchBytes = 4096;
 
     readonly NativeBuffer<byte>[] _encoded = Enum.GetValues<ActivationEncoding>().Select(_ => new NativeBuffer<byte>()).ToArray();
     readonly MatMulTarget[] _targets = new MatMulTarget[MaxTargets];
@@ -105,17 +102,8 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
         long last = Math.Min(first + _rowsPerItem[target], weights.RowCount);
         if (_tokens == 1)
         {
-            // Decoding: memory-bound, one pass over the rows with the single-row kernel, prefetching ahead.
-            long rowBytes = weights.RowBytes;
-            long rowsAhead = Math.Max(1, (PrefetchBytes + rowBytes - 1) / rowBytes);
-            byte* end = weights.Data + last * rowBytes;
-            for (long r = first; r < last; r++)
-            {
-                byte* ahead = weights.Data + (r + rowsAhead) * rowBytes;
-                for (long line = 0; Sse.IsSupported && line < rowBytes && ahead + line < end; line += 64)
-                    Sse.Prefetch0(ahead + line);
-                output[r] = kernel.Dot(weights.Row(r), new ReadOnlySpan<byte>(activations, stride));
-            }
+            // Decoding: memory-bound, one streaming pass over the rows.
+            kernel.DotRows(weights.Data + first * weights.RowBytes, weights.RowBytes, (int)(last - first), activations, output + first);
             return;
         }
         // Prompt batches: register tiles of rows × tokens, over token blocks whose encoded activations stay in L2.

@@ -172,6 +172,7 @@ public sealed unsafe class DecoderModel : IDisposable
         }
         _matMul.Pool.Dispose();
         _matMul.Dispose();
+        _context.Dispose();
         _x.Dispose();
         _normed.Dispose();
         _delta.Dispose();

@@ -46,4 +46,12 @@ public interface IRowKernel
     /// <param name="rows">rowCount rows of whole blocks, <paramref name="rowBytes"/> apart.</param>
     /// <param name="activations">tokenCount vectors encoded as <see cref="Activations"/> for the row length, <paramref name="activationStride"/> bytes apart.</param>
     unsafe void DotTile(byte* rows, long rowBytes, int rowCount, byte* activations, int activationStride, int tokenCount, float* output, int outputStride);
+
+    /// <summary>
+    /// output[r] = <see cref="Dot"/>(row r, activations) for r &lt; rowCount, bit for bit: the decoding form of
+    /// <see cref="DotTile"/> (one token), which streams the rows once and prefetches ahead of the ones it multiplies.
+    /// </summary>
+    /// <param name="rows">rowCount rows of whole blocks, <paramref name="rowBytes"/> apart.</param>
+    /// <param name="activations">one vector encoded as <see cref="Activations"/> for the row length.</param>
+    unsafe void DotRows(byte* rows, long rowBytes, int rowCount, byte* activations, float* output);
 }

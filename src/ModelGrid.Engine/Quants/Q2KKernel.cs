@@ -10,7 +10,7 @@ namespace ModelGrid.Engine.Quants;
 /// sub-block), qs[64], fp16 d, fp16 dmin. In half n and pass j (shift 2j), value 128n + 32j + l takes
 /// bits 2j..2j+1 of qs[32n + l]; value = d·scale[s]·q − dmin·min[s].
 /// </summary>
-internal sealed unsafe class Q2KKernel() : SuperBlockKernel<Q2KFormat>(GgmlType.Q2_K)
+internal sealed unsafe class Q2KKernel() : SuperBlockKernel<Q2KFormat>(GgmlType.Q2_K, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {

@@ -11,7 +11,7 @@ namespace ModelGrid.Engine.Quants;
 /// bits 2j..2j+1 of qs[32n + l] and subtracts 4 unless bit 4n + j of hmask[l] is set;
 /// value = d·scale[16-value sub-block]·q.
 /// </summary>
-internal sealed unsafe class Q3KKernel() : SuperBlockKernel<Q3KFormat>(GgmlType.Q3_K)
+internal sealed unsafe class Q3KKernel() : SuperBlockKernel<Q3KFormat>(GgmlType.Q3_K, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {

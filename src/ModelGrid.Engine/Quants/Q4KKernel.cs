@@ -10,7 +10,7 @@ namespace ModelGrid.Engine.Quants;
 /// <see cref="KQuants.ScalesAndMins"/>), qs[128]. Chunk c (qs[32c..32c+31]) holds sub-block 2c in its
 /// low nibbles and sub-block 2c+1 in its high nibbles; value = d·scale[g]·q − dmin·min[g].
 /// </summary>
-internal sealed unsafe class Q4KKernel() : SuperBlockKernel<Q4KFormat>(GgmlType.Q4_K)
+internal sealed unsafe class Q4KKernel() : SuperBlockKernel<Q4KFormat>(GgmlType.Q4_K, KernelPath.Avx512, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -63,6 +63,10 @@ internal sealed unsafe class Q4KKernel() : SuperBlockKernel<Q4KFormat>(GgmlType.
 
     protected override float DotAvxVnni(byte* row, byte* activations, int blocks) => Dot256<VnniByteDot>(row, activations, blocks);
 
+    protected override float DotAvx512(byte* row, byte* activations, int blocks) => DotByRows<Q4KRows512>(row, activations, blocks);
+
+    protected override void TileAvx512(in TileArgs tile) => TileAvx512<Q4KRows512>(tile);
+
     static float Dot256<TDot>(byte* row, byte* activations, int blocks) where TDot : struct, IByteDot256
     {
         float sum = 0;
@@ -113,4 +117,74 @@ internal readonly unsafe struct Q4KFormat : ISuperBlockFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MinScale(byte* block) => Fp16.Load(block + 2);
+}
+
+/// <summary>
+/// Up to four Q4_K rows against one Q8_K vector (decoding), 64 values per 512-bit step: a chunk's low and
+/// high nibbles side by side, <c>vpmaddubsw</c> against the 64 activations, <c>vpmaddwd</c> by the two
+/// sub-block scales. The int32 sums are exact and the float step is the scalar reference's, one row per lane.
+/// </summary>
+internal readonly unsafe struct Q4KRows512 : IRowsKernel
+{
+    // Fully optimized at the first call: tier-0 vector code is many times slower, and the first tokens ran on it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TRows>(in TileArgs tile) where TRows : struct, ITileCount
+    {
+        byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
+        byte* a = tile.Activations;
+        // Lanes 0..7 take sub-block 2c's scale, lanes 8..15 sub-block 2c + 1's.
+        var pairOfScales = Vector512.Create(Vector256<int>.Zero, Vector256<int>.One);
+        var sum = Vector128<float>.Zero;
+        for (int b = 0; b < tile.Blocks; b++)
+        {
+            var y0 = Vector512.Load((sbyte*)a + 4);
+            var y1 = Vector512.Load((sbyte*)a + 68);
+            var y2 = Vector512.Load((sbyte*)a + 132);
+            var y3 = Vector512.Load((sbyte*)a + 196);
+            var bsums = Vector256.Load(KQuants.ActivationSums(a));
+            Vector256<int> i1 = default, i2 = default, i3 = default, m1 = default, m2 = default, m3 = default;
+            var i0 = Row(w0, y0, y1, y2, y3, bsums, pairOfScales, out var m0);
+            if (TRows.Value > 1)
+                i1 = Row(w1, y0, y1, y2, y3, bsums, pairOfScales, out m1);
+            if (TRows.Value > 2)
+                i2 = Row(w2, y0, y1, y2, y3, bsums, pairOfScales, out m2);
+            if (TRows.Value > 3)
+                i3 = Row(w3, y0, y1, y2, y3, bsums, pairOfScales, out m3);
+            var isum = Vector128.ConvertToSingle(TileShapes.SumEach(i0, i1, i2, i3));
+            var minimums = Vector128.ConvertToSingle(TileShapes.SumEach(m0, m1, m2, m3));
+            var d = Vector128.Create(Fp16.Load(w0), Fp16.Load(w1), Fp16.Load(w2), Fp16.Load(w3));
+            var dmin = Vector128.Create(Fp16.Load(w0 + 2), Fp16.Load(w1 + 2), Fp16.Load(w2 + 2), Fp16.Load(w3 + 2));
+            var dy = Vector128.Create(KQuants.ActivationScale(a));
+            sum += (dy * d * isum) - (dy * dmin * minimums);
+            w0 += 144; w1 += 144; w2 += 144; w3 += 144;
+            a += KQuants.ActivationBlockBytes;
+        }
+        for (int r = 0; r < TRows.Value; r++)
+            tile.Store<TRows, One>(r, 0, sum.GetElement(r));
+    }
+
+    /// <summary>One row's super-block: Σ scale·q·y as 8 int lanes, and Σ min·bsum as <paramref name="minimums"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Row(byte* w, Vector512<sbyte> y0, Vector512<sbyte> y1, Vector512<sbyte> y2, Vector512<sbyte> y3,
+        Vector256<short> bsums, Vector512<int> pairOfScales, out Vector256<int> minimums)
+    {
+        var scalesAndMins = KQuants.ScalesAndMins(w + 4);
+        var wide = Avx512F.ConvertToVector512Int32(scalesAndMins);
+        var scales = wide | (wide << 16);
+        var acc = Chunk(w + 16, y0, scales, pairOfScales);
+        acc += Chunk(w + 48, y1, scales, pairOfScales + Vector512.Create(2));
+        acc += Chunk(w + 80, y2, scales, pairOfScales + Vector512.Create(4));
+        acc += Chunk(w + 112, y3, scales, pairOfScales + Vector512.Create(6));
+        minimums = Avx2.MultiplyAddAdjacent(bsums, KQuants.DuplicateEight(scalesAndMins, 8));
+        return acc.GetLower() + acc.GetUpper();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<int> Chunk(byte* quants, Vector512<sbyte> y, Vector512<int> scales, Vector512<int> pick)
+    {
+        var q = Vector256.Load(quants);
+        var nibbles = Vector512.Create(q, (q.AsUInt16() >>> 4).AsByte()) & Vector512.Create((byte)0x0F);
+        var products = Avx512BW.MultiplyAddAdjacent(nibbles, y);
+        return Avx512BW.MultiplyAddAdjacent(products, Avx512F.PermuteVar16x32(scales, pick).AsInt16());
+    }
 }

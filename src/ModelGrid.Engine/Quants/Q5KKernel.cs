@@ -9,7 +9,7 @@ namespace ModelGrid.Engine.Quants;
 /// Q5_K super-block (176 bytes): fp16 d, fp16 dmin, scales[12] as in Q4_K, qh[32], qs[128] as in Q4_K.
 /// Sub-block g's fifth bits are bit g of qh[0..31]; value = d·scale[g]·(nibble + 16·bit) − dmin·min[g].
 /// </summary>
-internal sealed unsafe class Q5KKernel() : SuperBlockKernel<Q5KFormat>(GgmlType.Q5_K)
+internal sealed unsafe class Q5KKernel() : SuperBlockKernel<Q5KFormat>(GgmlType.Q5_K, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {

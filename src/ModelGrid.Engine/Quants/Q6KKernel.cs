@@ -11,7 +11,7 @@ namespace ModelGrid.Engine.Quants;
 /// nibble and H[l] bits 0–1, value 32+l takes L[32+l] low and bits 2–3, 64+l takes L[l] high and bits
 /// 4–5, 96+l takes L[32+l] high and bits 6–7; value = d·scale[16-value sub-block]·(q − 32).
 /// </summary>
-internal sealed unsafe class Q6KKernel() : SuperBlockKernel<Q6KFormat>(GgmlType.Q6_K)
+internal sealed unsafe class Q6KKernel() : SuperBlockKernel<Q6KFormat>(GgmlType.Q6_K, KernelPath.Avx512, KernelPath.AvxVnni, KernelPath.Avx2)
 {
     protected override void DequantizeBlocks(byte* row, float* destination, int blocks)
     {
@@ -73,6 +73,10 @@ internal sealed unsafe class Q6KKernel() : SuperBlockKernel<Q6KFormat>(GgmlType.
 
     protected override float DotAvxVnni(byte* row, byte* activations, int blocks) => Dot256<VnniByteDot>(row, activations, blocks);
 
+    protected override float DotAvx512(byte* row, byte* activations, int blocks) => DotByRows<Q6KRows512>(row, activations, blocks);
+
+    protected override void TileAvx512(in TileArgs tile) => TileAvx512<Q6KRows512>(tile);
+
     // Quants are taken unsigned (0..63) for vpmaddubsw; the −32 offset comes back as 32·Σ scale·bsum.
     static float Dot256<TDot>(byte* row, byte* activations, int blocks) where TDot : struct, IByteDot256
     {
@@ -130,4 +134,76 @@ internal readonly unsafe struct Q6KFormat : ISuperBlockFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MinScale(byte* block) => 0;
+}
+
+/// <summary>
+/// Up to four Q6_K rows against one Q8_K vector (decoding), 64 values per 512-bit step: two 32-value chunks
+/// of a half assembled side by side from one 64-byte load of low nibbles, <c>vpmaddubsw</c> against the 64
+/// activations, <c>vpmaddwd</c> by the four 16-value scales. Quants are unsigned (0..63) and the −32 offset
+/// comes back as 32·Σ scale·bsum; the int32 sums are exact and the float step is the scalar reference's.
+/// </summary>
+internal readonly unsafe struct Q6KRows512 : IRowsKernel
+{
+    // Fully optimized at the first call: tier-0 vector code is many times slower, and the first tokens ran on it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TRows>(in TileArgs tile) where TRows : struct, ITileCount
+    {
+        byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
+        byte* a = tile.Activations;
+        // Four int lanes (eight pair sums, 16 values) per scale: scales 4k..4k+3 for the k-th 64 values.
+        var fourScales = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        var sum = Vector128<float>.Zero;
+        for (int b = 0; b < tile.Blocks; b++)
+        {
+            var y0 = Vector512.Load((sbyte*)a + 4);
+            var y1 = Vector512.Load((sbyte*)a + 68);
+            var y2 = Vector512.Load((sbyte*)a + 132);
+            var y3 = Vector512.Load((sbyte*)a + 196);
+            var bsums = Vector256.Load(KQuants.ActivationSums(a));
+            Vector256<int> i1 = default, i2 = default, i3 = default;
+            var i0 = Row(w0, y0, y1, y2, y3, bsums, fourScales);
+            if (TRows.Value > 1)
+                i1 = Row(w1, y0, y1, y2, y3, bsums, fourScales);
+            if (TRows.Value > 2)
+                i2 = Row(w2, y0, y1, y2, y3, bsums, fourScales);
+            if (TRows.Value > 3)
+                i3 = Row(w3, y0, y1, y2, y3, bsums, fourScales);
+            var isum = Vector128.ConvertToSingle(TileShapes.SumEach(i0, i1, i2, i3));
+            var d = Vector128.Create(Fp16.Load(w0 + 208), Fp16.Load(w1 + 208), Fp16.Load(w2 + 208), Fp16.Load(w3 + 208));
+            sum += d * Vector128.Create(KQuants.ActivationScale(a)) * isum;
+            w0 += 210; w1 += 210; w2 += 210; w3 += 210;
+            a += KQuants.ActivationBlockBytes;
+        }
+        for (int r = 0; r < TRows.Value; r++)
+            tile.Store<TRows, One>(r, 0, sum.GetElement(r));
+    }
+
+    /// <summary>One row's super-block, Σ scale·(q − 32)·y as 8 int lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Row(byte* w, Vector512<sbyte> y0, Vector512<sbyte> y1, Vector512<sbyte> y2, Vector512<sbyte> y3,
+        Vector256<short> bsums, Vector512<int> fourScales)
+    {
+        var packed = Vector128.Load((sbyte*)(w + 192));
+        var wide = Avx512F.ConvertToVector512Int32(packed);
+        var scales = (wide & Vector512.Create(0xFFFF)) | (wide << 16);
+        var acc = Half(w, w + 128, y0, y1, scales, fourScales, fourScales + Vector512.Create(4));
+        acc += Half(w + 64, w + 160, y2, y3, scales, fourScales + Vector512.Create(8), fourScales + Vector512.Create(12));
+        var offsets = Avx2.MultiplyAddAdjacent(bsums, Avx2.ConvertToVector256Int16(packed));
+        return acc.GetLower() + acc.GetUpper() - (offsets << 5);
+    }
+
+    /// <summary>128 values: low nibbles at <paramref name="low"/> (64 bytes), top two bits at <paramref name="high"/> (32 bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<int> Half(byte* low, byte* high, Vector512<sbyte> y01, Vector512<sbyte> y23, Vector512<int> scales, Vector512<int> pick01, Vector512<int> pick23)
+    {
+        var nibbles = Vector512.Load(low);
+        var h = Vector256.Load(high);
+        var tops = Vector512.Create(h, (h.AsUInt16() >>> 2).AsByte());
+        var lowNibble = Vector512.Create((byte)0x0F);
+        var twoBits = Vector512.Create((byte)0x03);
+        var q01 = (nibbles & lowNibble) | ((tops & twoBits).AsUInt16() << 4).AsByte();
+        var q23 = ((nibbles.AsUInt16() >>> 4).AsByte() & lowNibble) | (((tops.AsUInt16() >>> 4).AsByte() & twoBits).AsUInt16() << 4).AsByte();
+        var acc = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q01, y01), Avx512F.PermuteVar16x32(scales, pick01).AsInt16());
+        return acc + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q23, y23), Avx512F.PermuteVar16x32(scales, pick23).AsInt16());
+    }
 }

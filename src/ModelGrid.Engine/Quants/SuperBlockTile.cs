@@ -34,12 +34,27 @@ internal unsafe interface ISuperBlockFormat
 /// dot tuned for decoding. Both sum each super-block exactly in int32 and then apply the scalar
 /// reference's float steps in its order, so every path and tile shape gives the scalar reference's bits.
 /// </summary>
-internal abstract unsafe class SuperBlockKernel<TFormat>(GgmlType type) : BlockKernel(type, ActivationEncoding.Q8_K, KernelPath.AvxVnni, KernelPath.Avx2)
+internal abstract unsafe class SuperBlockKernel<TFormat>(GgmlType type, params KernelPath[] simdPathsFastestFirst)
+    : BlockKernel(type, ActivationEncoding.Q8_K, simdPathsFastestFirst)
     where TFormat : struct, ISuperBlockFormat
 {
     protected override void TileAvx2(in TileArgs tile) => TileShapes.Run<SuperBlockTile<TFormat, Avx2ByteDot>>(tile);
 
     protected override void TileAvxVnni(in TileArgs tile) => TileShapes.Run<SuperBlockTile<TFormat, VnniByteDot>>(tile);
+
+    /// <summary>
+    /// An AVX-512 path for decoding: one-token tiles run the 512-bit rows body; prompt tiles keep the 256-bit
+    /// tile, whose results are the same bits (every K-quant path gives the scalar reference's).
+    /// </summary>
+    protected void TileAvx512<TRows512>(in TileArgs tile) where TRows512 : IRowsKernel
+    {
+        if (tile.TokenCount == 1)
+            TileShapes.RunRows<TRows512>(tile);
+        else if (KernelPaths.IsSupported(KernelPath.AvxVnni))
+            TileAvxVnni(tile);
+        else
+            TileAvx2(tile);
+    }
 }
 
 /// <summary>

@@ -55,6 +55,12 @@ internal interface ITileKernel
     static abstract void Run<TRows, TTokens>(in TileArgs tile) where TRows : struct, ITileCount where TTokens : struct, ITileCount;
 }
 
+/// <summary>A decoding body: up to four rows against the single activation vector of a tile, compiled per row count.</summary>
+internal interface IRowsKernel
+{
+    static abstract void Run<TRows>(in TileArgs tile) where TRows : struct, ITileCount;
+}
+
 internal static class TileShapes
 {
     public const int MaxRows = 4;
@@ -68,6 +74,18 @@ internal static class TileShapes
             case 2: ForTokens<TKernel, Two>(tile); break;
             case 3: ForTokens<TKernel, Three>(tile); break;
             default: ForTokens<TKernel, Four>(tile); break;
+        }
+    }
+
+    /// <summary>Runs a one-token tile of any row count up to <see cref="MaxRows"/> on a <see cref="IRowsKernel"/>.</summary>
+    public static void RunRows<TKernel>(in TileArgs tile) where TKernel : IRowsKernel
+    {
+        switch (tile.RowCount)
+        {
+            case 1: TKernel.Run<One>(tile); break;
+            case 2: TKernel.Run<Two>(tile); break;
+            case 3: TKernel.Run<Three>(tile); break;
+            default: TKernel.Run<Four>(tile); break;
         }
     }
 

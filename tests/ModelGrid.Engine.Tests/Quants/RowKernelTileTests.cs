@@ -90,6 +90,88 @@ public unsafe class RowKernelTileTests
 
     [Theory]
     [MemberData(nameof(AllTypes))]
+    public void Scalar_rows_equal_the_scalar_dot(GgmlType type) => AssertRowsEqualDot(type, KernelPath.Scalar);
+
+    [SimdPathTheory(KernelPath.Avx2)]
+    [MemberData(nameof(Avx2Types))]
+    public void Avx2_rows_equal_the_avx2_dot(GgmlType type) => AssertRowsEqualDot(type, KernelPath.Avx2);
+
+    [SimdPathTheory(KernelPath.AvxVnni)]
+    [MemberData(nameof(AvxVnniTypes))]
+    public void AvxVnni_rows_equal_the_avxvnni_dot(GgmlType type) => AssertRowsEqualDot(type, KernelPath.AvxVnni);
+
+    [SimdPathTheory(KernelPath.Avx512)]
+    [MemberData(nameof(Avx512Types))]
+    public void Avx512_rows_equal_the_avx512_dot(GgmlType type) => AssertRowsEqualDot(type, KernelPath.Avx512);
+
+    /// <summary>
+    /// The decoding pass gives each row that path's one-row dot bit for bit, for every row count (odd counts
+    /// end on a partial tile), and writes no output past the rows.
+    /// </summary>
+    static void AssertRowsEqualDot(GgmlType type, KernelPath path)
+    {
+        var kernel = Kernel(type);
+        var random = new Random(6000 + (int)type);
+        foreach (int n in Lengths(type))
+        {
+            const int maxRows = 9;
+            long rowBytes = GgmlTypeInfo.RowBytes(type, n);
+            var rows = Enumerable.Range(0, maxRows).SelectMany(_ => RandomRow(type, n, random)).ToArray();
+            var activations = Encode(kernel.Activations, RandomActivations(n, random));
+            var expected = Enumerable.Range(0, maxRows)
+                .Select(r => kernel.Dot(rows.AsSpan((int)(r * rowBytes), (int)rowBytes), activations, path)).ToArray();
+            for (int rowCount = 0; rowCount <= maxRows; rowCount++)
+            {
+                var output = Enumerable.Repeat(float.NaN, maxRows + 1).ToArray();
+                fixed (byte* w = rows)
+                fixed (byte* a = activations)
+                fixed (float* o = output)
+                    kernel.DotRows(w, rowBytes, rowCount, a, o, path);
+                for (int r = 0; r < rowCount; r++)
+                    Assert.True(BitConverter.SingleToInt32Bits(expected[r]) == BitConverter.SingleToInt32Bits(output[r]),
+                        $"{type} {path} n={n} {rowCount} rows: row {r} is {output[r]}, the dot is {expected[r]}");
+                Assert.True(output.Skip(rowCount).All(float.IsNaN), $"{type} {path} n={n} {rowCount} rows: an output past the rows was written");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllTypes))]
+    public void Rows_through_the_interface_use_the_same_path_as_dot(GgmlType type)
+    {
+        IRowKernel kernel = RowKernels.For(type);
+        var random = new Random(7000 + (int)type);
+        int n = Lengths(type).Last();
+        long rowBytes = GgmlTypeInfo.RowBytes(type, n);
+        const int rowCount = 5;
+        var rows = Enumerable.Range(0, rowCount).SelectMany(_ => RandomRow(type, n, random)).ToArray();
+        var activations = Encode(kernel.Activations, RandomActivations(n, random));
+        var output = new float[rowCount];
+        fixed (byte* w = rows)
+        fixed (byte* a = activations)
+        fixed (float* o = output)
+            kernel.DotRows(w, rowBytes, rowCount, a, o);
+        for (int r = 0; r < rowCount; r++)
+            Assert.Equal(kernel.Dot(rows.AsSpan((int)(r * rowBytes), (int)rowBytes), activations), output[r]);
+    }
+
+    [Fact]
+    public void Rows_reject_rows_that_are_not_whole_blocks()
+    {
+        var kernel = RowKernels.For(GgmlType.Q6_K);
+        var buffer = new byte[4096];
+        var output = new float[4];
+        var error = Assert.Throws<ArgumentException>(() =>
+        {
+            fixed (byte* p = buffer)
+            fixed (float* o = output)
+                kernel.DotRows(p, 211, 2, p, o);
+        });
+        Assert.Contains("210-byte blocks", error.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(AllTypes))]
     public void Tile_through_the_interface_uses_the_same_path_as_dot(GgmlType type)
     {
         IRowKernel kernel = RowKernels.For(type);

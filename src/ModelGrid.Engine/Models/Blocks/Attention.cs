@@ -22,18 +22,29 @@ public sealed record AttentionWeights(
 /// </summary>
 public sealed unsafe class Attention(
     int layer, AttentionWeights weights, int heads, int kvHeads, int headDim, int valueDim, Rope rope, float normEpsilon)
-    : ITokenMixer, IParallelWork, IDisposable
+    : ITokenMixer, IParallelWork
 {
-    readonly NativeBuffer<float> _query = new();
-    readonly NativeBuffer<float> _key = new();
-    readonly NativeBuffer<float> _value = new();
-    readonly NativeBuffer<float> _mixed = new();
-    readonly NativeBuffer<float> _queryAndGate = new();
-    readonly NativeBuffer<float> _gate = new();
+    NativeBuffer<float> _query = null!;
+    NativeBuffer<float> _key = null!;
+    NativeBuffer<float> _value = null!;
+    NativeBuffer<float> _mixed = null!;
+    NativeBuffer<float> _queryAndGate = null!;
+    NativeBuffer<float> _gate = null!;
     ForwardBatch _batch = null!;
+    readonly List<int> _blockStarts = [];
+
+    // Rows of one sequence that attend together: enough to reuse each loaded key/value row, few enough to keep work
+    // items for both threads in short prompts.
+    const int RowsPerBlock = 16;
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
     {
+        _query = context.Scratch[ScratchSlot.Query];
+        _key = context.Scratch[ScratchSlot.Key];
+        _value = context.Scratch[ScratchSlot.Value];
+        _mixed = context.Scratch[ScratchSlot.AttentionOutput];
+        _queryAndGate = context.Scratch[ScratchSlot.QueryAndGate];
+        _gate = context.Scratch[ScratchSlot.AttentionGate];
         var batch = context.Batch;
         int n = batch.Count;
         int qWidth = heads * headDim, kWidth = kvHeads * headDim, vWidth = kvHeads * valueDim;
@@ -71,7 +82,8 @@ public sealed unsafe class Attention(
         }
 
         _batch = batch;
-        context.Pool.Run(this, n * kvHeads);
+        PlanBlocks(batch);
+        context.Pool.Run(this, (_blockStarts.Count - 1) * kvHeads);
         _batch = null!;
         if (weights.GatedOutput)
         {
@@ -109,48 +121,65 @@ public sealed unsafe class Attention(
     }
 
     /// <summary>
-    /// One (token, KV head) pair: for each query head of the group, softmax(q·K/√d)·V over positions 0..position.
-    /// The group's query heads are computed together so that each cached key and value row is read once.
+    /// Splits the batch into blocks of up to <see cref="RowsPerBlock"/> consecutive rows of one sequence at consecutive
+    /// positions (a prompt chunk gives full blocks, a decode step blocks of one).
+    /// </summary>
+    void PlanBlocks(ForwardBatch batch)
+    {
+        _blockStarts.Clear();
+        for (int t = 0; t < batch.Count; t++)
+        {
+            bool continues = t > 0 && t - _blockStarts[^1] < RowsPerBlock && batch.Sequence(t) == batch.Sequence(t - 1)
+                && batch.Position(t) == batch.Position(t - 1) + 1;
+            if (!continues)
+                _blockStarts.Add(t);
+        }
+        _blockStarts.Add(batch.Count);
+    }
+
+    /// <summary>
+    /// One (block of rows, KV head): for each row and each query head of the group, softmax(q·K/√d)·V over positions
+    /// up to the row's own. Each cached key and value row is read once for the whole block and group.
     /// </summary>
     void IParallelWork.Execute(int item)
     {
-        int t = item / kvHeads, kvHead = item % kvHeads, group = heads / kvHeads;
-        int length = _batch.Position(t) + 1;
-        var cache = Cache(_batch.Sequence(t));
-        float* queries = _query.Pointer + (long)t * heads * headDim + (long)kvHead * group * headDim;
-        float* outputs = _mixed.Pointer + (long)t * heads * valueDim + (long)kvHead * group * valueDim;
+        int block = item / kvHeads, kvHead = item % kvHeads, group = heads / kvHeads;
+        int first = _blockStarts[block], rows = _blockStarts[block + 1] - first;
+        int firstPosition = _batch.Position(first), length = firstPosition + rows;
+        var cache = Cache(_batch.Sequence(first));
         float scale = 1f / MathF.Sqrt(headDim);
+        int queries = rows * group;
 
-        float[] rented = ArrayPool<float>.Shared.Rent(length * group);
-        var scores = rented.AsSpan(0, length * group);
-        fixed (float* scoreBase = scores)
+        float[] rented = ArrayPool<float>.Shared.Rent(queries * length);
+        fixed (float* scores = rented)
         {
+            // Query (r, g) sees positions 0..firstPosition + r: row r of the block starts at key firstPosition + r.
             for (int j = 0; j < length; j++)
             {
                 float* key = cache.Key(j) + kvHead * headDim;
-                for (int g = 0; g < group; g++)
-                    scoreBase[g * length + j] = VectorMath.Dot(queries + g * headDim, key, headDim) * scale;
+                for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
+                {
+                    float* query = _query.Pointer + ((long)(first + r) * heads + kvHead * group) * headDim;
+                    for (int g = 0; g < group; g++)
+                        scores[(r * group + g) * length + j] = VectorMath.Dot(query + g * headDim, key, headDim) * scale;
+                }
             }
-            for (int g = 0; g < group; g++)
-                Kernels.Softmax(scores.Slice(g * length, length));
-            new Span<float>(outputs, group * valueDim).Clear();
+            for (int r = 0; r < rows; r++)
+                for (int g = 0; g < group; g++)
+                    Kernels.Softmax(new Span<float>(scores + (r * group + g) * length, firstPosition + r + 1));
+            for (int r = 0; r < rows; r++)
+                new Span<float>(_mixed.Pointer + ((long)(first + r) * heads + kvHead * group) * valueDim, group * valueDim).Clear();
             for (int j = 0; j < length; j++)
             {
                 float* value = cache.Value(j) + kvHead * valueDim;
-                for (int g = 0; g < group; g++)
-                    VectorMath.MultiplyAdd(outputs + g * valueDim, value, scoreBase[g * length + j], valueDim);
+                for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
+                {
+                    float* output = _mixed.Pointer + ((long)(first + r) * heads + kvHead * group) * valueDim;
+                    for (int g = 0; g < group; g++)
+                        VectorMath.MultiplyAdd(output + g * valueDim, value, scores[(r * group + g) * length + j], valueDim);
+                }
             }
         }
         ArrayPool<float>.Shared.Return(rented);
-    }
-
-    public void Dispose()
-    {
-        _query.Dispose();
-        _key.Dispose();
-        _value.Dispose();
-        _mixed.Dispose();
-        _queryAndGate.Dispose();
-        _gate.Dispose();
     }
 }

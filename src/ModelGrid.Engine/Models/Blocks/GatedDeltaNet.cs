@@ -64,18 +64,25 @@ public sealed unsafe class DeltaNetState(GatedDeltaNetShape shape) : IDisposable
 /// Tokens run one after another through the recurrence, as llama.cpp's CPU path does; only the projections are batched.
 /// </summary>
 public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights, GatedDeltaNetShape shape, float epsilon)
-    : ITokenMixer, IParallelWork, IDisposable
+    : ITokenMixer, IParallelWork
 {
-    readonly NativeBuffer<float> _qkv = new();
-    readonly NativeBuffer<float> _gate = new();
-    readonly NativeBuffer<float> _beta = new();
-    readonly NativeBuffer<float> _alpha = new();
-    readonly NativeBuffer<float> _convolved = new();
-    readonly NativeBuffer<float> _mixed = new();
+    NativeBuffer<float> _qkv = null!;
+    NativeBuffer<float> _gate = null!;
+    NativeBuffer<float> _beta = null!;
+    NativeBuffer<float> _alpha = null!;
+    NativeBuffer<float> _convolved = null!;
+    NativeBuffer<float> _mixed = null!;
     ForwardBatch _batch = null!;
+    Convolution? _convolution;
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
     {
+        _qkv = context.Scratch[ScratchSlot.DeltaQueryKeyValue];
+        _gate = context.Scratch[ScratchSlot.DeltaOutputGate];
+        _beta = context.Scratch[ScratchSlot.DeltaBeta];
+        _alpha = context.Scratch[ScratchSlot.DeltaAlpha];
+        _convolved = context.Scratch[ScratchSlot.DeltaConvolved];
+        _mixed = context.Scratch[ScratchSlot.DeltaOutput];
         int n = context.Tokens, channels = shape.Channels, valueWidth = shape.ValueHeads * shape.ValueDim;
         _qkv.EnsureCapacity((long)n * channels);
         _gate.EnsureCapacity((long)n * valueWidth);
@@ -87,11 +94,12 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
             new MatMulTarget(weights.QueryKeyValue, _qkv), new MatMulTarget(weights.OutputGate, _gate),
             new MatMulTarget(weights.Beta, _beta), new MatMulTarget(weights.Alpha, _alpha));
 
-        // The conv is cheap and sequential per sequence; the recurrence is independent per value head, so one
-        // parallel loop over heads walks all tokens in order, each head's state staying in cache.
+        // Both the conv (per channel) and the recurrence (per value head) are independent across heads and sequential
+        // in time: each runs as one parallel loop over heads that walks all tokens in order.
         _batch = context.Batch;
         for (int t = 0; t < n; t++)
-            Convolve(t, State(t));
+            State(t);
+        context.Pool.Run(_convolution ??= new Convolution(this), 2 * shape.KeyHeads + shape.ValueHeads);
         context.Pool.Run(this, shape.ValueHeads);
         _batch = null!;
         context.MatMul.Multiply(weights.Output, _mixed, n, output);
@@ -102,29 +110,46 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
 
     DeltaNetState State(int t) => _batch.Sequence(t).LayerState(layer, () => new DeltaNetState(shape));
 
-    /// <summary>Causal depthwise conv over [window; current] with SiLU, then L2-normalizes each q and k head.</summary>
-    void Convolve(int t, DeltaNetState state)
+    /// <summary>
+    /// Causal depthwise conv over [window; current] with SiLU for the channels of one q, k or v head, for every token
+    /// in order, then L2-normalizes the head for q and k.
+    /// </summary>
+    void Convolve(int head)
     {
         int channels = shape.Channels, taps = shape.ConvKernel;
-        float* current = _qkv.Pointer + (long)t * channels;
-        float* window = state.ConvolutionWindow.Pointer;
-        float* result = _convolved.Pointer + (long)t * channels;
-        for (int c = 0; c < channels; c++)
+        bool isKeyOrQuery = head < 2 * shape.KeyHeads;
+        int first = isKeyOrQuery ? head * shape.KeyDim : 2 * shape.KeyHeads * shape.KeyDim + (head - 2 * shape.KeyHeads) * shape.ValueDim;
+        int width = isKeyOrQuery ? shape.KeyDim : shape.ValueDim;
+        float* silu = stackalloc float[width];
+        for (int t = 0; t < _batch.Count; t++)
         {
-            float sum = 0;
-            for (int j = 0; j < taps - 1; j++)
-                sum += weights.Convolution[c * taps + j] * window[(long)j * channels + c];
-            sum += weights.Convolution[c * taps + taps - 1] * current[c];
-            result[c] = sum / (1f + MathF.Exp(-sum));
+            float* current = _qkv.Pointer + (long)t * channels;
+            float* window = State(t).ConvolutionWindow.Pointer;
+            var result = new Span<float>(_convolved.Pointer + (long)t * channels + first, width);
+            for (int i = 0; i < width; i++)
+            {
+                int c = first + i;
+                float sum = weights.Convolution[c * taps + taps - 1] * current[c];
+                for (int j = 0; j < taps - 1; j++)
+                    sum += weights.Convolution[c * taps + j] * window[(long)j * channels + c];
+                // The window moves on by one token for this channel.
+                for (int j = 0; j < taps - 2; j++)
+                    window[(long)j * channels + c] = window[(long)(j + 1) * channels + c];
+                if (taps > 1)
+                    window[(long)(taps - 2) * channels + c] = current[c];
+                result[i] = sum;
+            }
+            var gate = new Span<float>(silu, width);
+            TensorPrimitives.Sigmoid(result, gate);
+            TensorPrimitives.Multiply(result, gate, result);
+            if (isKeyOrQuery)
+                L2Normalize(result);
         }
-        if (taps > 1)
-        {
-            var rows = new Span<float>(window, (taps - 1) * channels);
-            rows[channels..].CopyTo(rows);
-            new ReadOnlySpan<float>(current, channels).CopyTo(rows[^channels..]);
-        }
-        for (int h = 0; h < 2 * shape.KeyHeads; h++)
-            L2Normalize(new Span<float>(result + h * shape.KeyDim, shape.KeyDim));
+    }
+
+    sealed class Convolution(GatedDeltaNet owner) : IParallelWork
+    {
+        public void Execute(int head) => owner.Convolve(head);
     }
 
     void L2Normalize(Span<float> head)
@@ -176,15 +201,5 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
             for (int j = 0; j < dv; j++)
                 output[j] *= gate[j] / (1f + MathF.Exp(-gate[j]));
         }
-    }
-
-    public void Dispose()
-    {
-        _qkv.Dispose();
-        _gate.Dispose();
-        _beta.Dispose();
-        _alpha.Dispose();
-        _convolved.Dispose();
-        _mixed.Dispose();
     }
 }

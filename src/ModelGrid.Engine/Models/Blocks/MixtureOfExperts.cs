@@ -12,15 +12,18 @@ public sealed record SharedExpert(SwiGluFeedForward FeedForward, WeightTensor Ga
 /// Qwen3.5-MoE route. Each expert runs once per forward pass over just the tokens routed to it.
 /// </summary>
 public sealed unsafe class MixtureOfExperts(
-    WeightTensor router, SwiGluFeedForward[] experts, int expertsUsed, SharedExpert? shared = null) : IFeedForward, IDisposable
+    WeightTensor router, SwiGluFeedForward[] experts, int expertsUsed, SharedExpert? shared = null) : IFeedForward
 {
-    readonly NativeBuffer<float> _routerLogits = new();
-    readonly NativeBuffer<float> _gathered = new();
-    readonly NativeBuffer<float> _expertOutput = new();
+    NativeBuffer<float> _routerLogits = null!;
+    NativeBuffer<float> _gathered = null!;
+    NativeBuffer<float> _expertOutput = null!;
     readonly List<(int Token, float Weight)>[] _routed = experts.Select(_ => new List<(int, float)>()).ToArray();
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
     {
+        _routerLogits = context.Scratch[ScratchSlot.RouterLogits];
+        _gathered = context.Scratch[ScratchSlot.ExpertInput];
+        _expertOutput = context.Scratch[ScratchSlot.ExpertOutput];
         int n = context.Tokens, width = router.RowLength, expertCount = experts.Length;
         _routerLogits.EnsureCapacity((long)n * expertCount);
         context.MatMul.Multiply(router, input, n, _routerLogits);
@@ -51,7 +54,7 @@ public sealed unsafe class MixtureOfExperts(
                 continue;
             for (int i = 0; i < routed.Count; i++)
                 input.Slice((long)routed[i].Token * width, width).CopyTo(_gathered.Slice((long)i * width, width));
-            experts[e].Forward(context.MatMul, _gathered.Pointer, routed.Count, _expertOutput.Pointer);
+            experts[e].Forward(context, _gathered.Pointer, routed.Count, _expertOutput.Pointer);
             for (int i = 0; i < routed.Count; i++)
             {
                 var target = output.Slice((long)routed[i].Token * width, width);
@@ -66,7 +69,7 @@ public sealed unsafe class MixtureOfExperts(
     void AddSharedExpert(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output, SharedExpert expert)
     {
         int n = context.Tokens, width = router.RowLength;
-        expert.FeedForward.Forward(context.MatMul, input.Pointer, n, _expertOutput.Pointer);
+        expert.FeedForward.Forward(context, input.Pointer, n, _expertOutput.Pointer);
         _gathered.EnsureCapacity(n);
         context.MatMul.Multiply(expert.Gate, input.Pointer, n, _gathered.Pointer, 1);
         for (int t = 0; t < n; t++)
@@ -88,15 +91,5 @@ public sealed unsafe class MixtureOfExperts(
                     best = i;
             chosen[k] = best;
         }
-    }
-
-    public void Dispose()
-    {
-        _routerLogits.Dispose();
-        _gathered.Dispose();
-        _expertOutput.Dispose();
-        foreach (var expert in experts)
-            expert.Dispose();
-        shared?.FeedForward.Dispose();
     }
 }
