@@ -20,7 +20,13 @@ public sealed class PostgresHubStore : IHubStore
     {
         try
         {
-            _dataSource = NpgsqlDataSource.Create(connectionString);
+            var builder = new NpgsqlDataSourceBuilder(connectionString);
+            // The row estimates of a recursive CTE are huge, so lineage queries crossed the JIT threshold and spent
+            // hundreds of milliseconds compiling; every query here is short, so JIT never pays.
+            builder.UsePhysicalConnectionInitializer(
+                db => { using var off = new NpgsqlCommand("SET jit = off", db); off.ExecuteNonQuery(); },
+                async db => { await using var off = new NpgsqlCommand("SET jit = off", db); await off.ExecuteNonQueryAsync(); });
+            _dataSource = builder.Build();
         }
         catch (ArgumentException e)
         {
@@ -67,6 +73,7 @@ public sealed class PostgresHubStore : IHubStore
         CREATE TABLE IF NOT EXISTS repo_tags (
             repo_id bigint NOT NULL, tag text NOT NULL,
             PRIMARY KEY (tag, repo_id));
+        CREATE INDEX IF NOT EXISTS repo_tags_repo ON repo_tags (repo_id);
         CREATE TABLE IF NOT EXISTS repo_bases (
             repo_id bigint NOT NULL, base_name text NOT NULL, relation text NOT NULL,
             PRIMARY KEY (repo_id, base_name));
@@ -339,6 +346,8 @@ public sealed class PostgresHubStore : IHubStore
             ORDER BY depth, lower(model) COLLATE "C"
             """, ReadEdge, ct, ("model", Fold(model)), ("maxDepth", maxDepth));
 
+    // The worktable's row estimate makes the planner merge-join the whole repo_bases index on every step; the
+    // LATERAL subquery (kept apart by OFFSET 0) makes each step an index lookup per model reached instead.
     public Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, int maxDepth, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
     {
         var visibility = Visibility(visibleNamespaces);
@@ -347,9 +356,13 @@ public sealed class PostgresHubStore : IHubStore
                 SELECT r.full_name, b.relation, 1, b.base_name
                 FROM repo_bases b JOIN repos r ON r.id = b.repo_id WHERE lower(b.base_name) = @model AND {visibility.Sql}
                 UNION
-                SELECT r.full_name, b.relation, d.depth + 1, b.base_name
-                FROM descendants d JOIN repo_bases b ON lower(b.base_name) = lower(d.model) JOIN repos r ON r.id = b.repo_id
-                WHERE d.depth < @maxDepth AND {visibility.Sql})
+                SELECT next.full_name, next.relation, d.depth + 1, next.base_name
+                FROM descendants d CROSS JOIN LATERAL (
+                    SELECT r.full_name, b.relation, b.base_name
+                    FROM repo_bases b JOIN repos r ON r.id = b.repo_id
+                    WHERE lower(b.base_name) = lower(d.model) AND {visibility.Sql}
+                    OFFSET 0) next
+                WHERE d.depth < @maxDepth)
             SELECT model, relation, depth, via FROM (
                 SELECT DISTINCT ON (lower(model)) model, relation, depth, via FROM descendants
                 ORDER BY lower(model), depth, via) nearest
