@@ -17,8 +17,10 @@ namespace ModelGrid.Hub;
 
 public sealed record HubOptions
 {
-    /// <summary>Holds <c>hub.db</c> (metadata), <c>blobs/</c> (file store) and <c>upload.key</c>.</summary>
+    /// <summary>Holds <c>hub.db</c> (metadata, unless <see cref="PostgresConnectionString"/> is set), <c>blobs/</c> (file store) and <c>upload.key</c>.</summary>
     public required string DataDir { get; init; }
+    /// <summary>Keeps the metadata in this PostgreSQL database (an Npgsql connection string) instead of <c>hub.db</c>.</summary>
+    public string? PostgresConnectionString { get; init; }
     /// <summary>Kestrel URL; port 0 picks a free port (see <see cref="HubServer.Url"/>).</summary>
     public string Url { get; init; } = "http://127.0.0.1:8080";
     /// <summary>Largest single file accepted (the per-file upload quota).</summary>
@@ -49,8 +51,18 @@ public sealed class HubServices : IDisposable
     public static async Task<HubServices> OpenAsync(HubOptions options, CancellationToken ct)
     {
         Directory.CreateDirectory(options.DataDir);
-        var store = new SqliteHubStore(Path.Combine(options.DataDir, "hub.db"));
-        await store.InitializeAsync(ct);
+        IHubStore store = options.PostgresConnectionString is { } postgres
+            ? new PostgresHubStore(postgres)
+            : new SqliteHubStore(Path.Combine(options.DataDir, "hub.db"));
+        try
+        {
+            await store.InitializeAsync(ct);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
         return new HubServices(options, store);
     }
 

@@ -78,10 +78,10 @@ public class DownloadProtocolTests
         Assert.Equal(["tokenizer/vocab.json"], sub.Select(e => (string)e!["path"]!));
     }
 
-    [Fact]
-    public async Task Old_revisions_stay_readable_by_commit_id_and_tag()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Old_revisions_stay_readable_by_commit_id_and_tag(HubStoreKind kind)
     {
-        await using var hub = await TestHub.StartAsync();
+        await using var hub = await TestHub.StartAsync(kind);
         var first = await hub.PushAsync("alice/tiny", new Dictionary<string, byte[]> { ["a.txt"] = TestHub.Text("one") });
         using (var tag = await hub.Alice.PostAsync("api/models/alice/tiny/tag/main", JsonContent.Create(new { tag = "v1" })))
             await TestHub.JsonAsync(tag);
@@ -97,10 +97,10 @@ public class DownloadProtocolTests
         Assert.Equal([second, first], history.Take(2).Select(c => (string)c!["id"]!));
     }
 
-    [Fact]
-    public async Task Unknown_revision_and_missing_file_are_distinct_404s()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Unknown_revision_and_missing_file_are_distinct_404s(HubStoreKind kind)
     {
-        await using var hub = await TestHub.StartAsync();
+        await using var hub = await TestHub.StartAsync(kind);
         await hub.PushAsync("alice/tiny", Files());
 
         using var revision = await hub.Anonymous.GetAsync("alice/tiny/resolve/no-such-branch/model.gguf");
@@ -112,10 +112,10 @@ public class DownloadProtocolTests
         Assert.Equal("RepoNotFound", repo.Headers.GetValues("X-Error-Code").Single());
     }
 
-    [Fact]
-    public async Task Downloads_count_weight_fetches_but_not_probes()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Downloads_count_weight_fetches_but_not_probes(HubStoreKind kind)
     {
-        await using var hub = await TestHub.StartAsync();
+        await using var hub = await TestHub.StartAsync(kind);
         await hub.PushAsync("alice/tiny", Files());
 
         (await hub.Anonymous.GetAsync("alice/tiny/resolve/main/model.gguf")).Dispose();

@@ -32,9 +32,9 @@ public class LineageAndSearchTests
         return file;
     }
 
-    static async Task<TestHub> FamilyAsync()
+    static async Task<TestHub> FamilyAsync(HubStoreKind kind)
     {
-        var hub = await TestHub.StartAsync();
+        var hub = await TestHub.StartAsync(kind);
         await hub.PushAsync("acme/base", new Dictionary<string, byte[]>
         {
             ["README.md"] = Card("license: apache-2.0\npipeline_tag: text-generation\nlanguage: [en, zh]"),
@@ -70,28 +70,28 @@ public class LineageAndSearchTests
         return [.. edges.Select(e => ((string)e!["id"]!, (string)e["relation"]!, (int)e["depth"]!))];
     }
 
-    [Fact]
-    public async Task Descendants_are_found_transitively_with_relation_types()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Descendants_are_found_transitively_with_relation_types(HubStoreKind kind)
     {
-        await using var hub = await FamilyAsync();
+        await using var hub = await FamilyAsync(kind);
         var descendants = await LineageAsync(hub, "acme/base", "descendants");
         Assert.Equal(
             [("acme/merged", "merge", 1), ("alice/chat", "finetune", 1), ("alice/chat-gguf", "quantized", 2), ("alice/chat-lora", "adapter", 2)],
             descendants);
     }
 
-    [Fact]
-    public async Task Ancestry_walks_up_to_the_root()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Ancestry_walks_up_to_the_root(HubStoreKind kind)
     {
-        await using var hub = await FamilyAsync();
+        await using var hub = await FamilyAsync(kind);
         Assert.Equal([("alice/chat", "quantized", 1), ("acme/base", "finetune", 2)], await LineageAsync(hub, "alice/chat-gguf", "ancestors"));
         Assert.Empty(await LineageAsync(hub, "acme/base", "ancestors"));
     }
 
-    [Fact]
-    public async Task Model_info_carries_card_config_and_parameter_counts()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Model_info_carries_card_config_and_parameter_counts(HubStoreKind kind)
     {
-        await using var hub = await FamilyAsync();
+        await using var hub = await FamilyAsync(kind);
         var info = await TestHub.JsonAsync(await hub.Anonymous.GetAsync("api/models/acme/base"));
         Assert.Equal("apache-2.0", (string)info["cardData"]!["license"]!);
         Assert.Equal("text-generation", (string)info["pipeline_tag"]!);
@@ -105,10 +105,10 @@ public class LineageAndSearchTests
         Assert.Contains("safetensors", tags);
     }
 
-    [Fact]
-    public async Task Search_filters_by_text_author_tag_library_and_base_model()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Search_filters_by_text_author_tag_library_and_base_model(HubStoreKind kind)
     {
-        await using var hub = await FamilyAsync();
+        await using var hub = await FamilyAsync(kind);
         async Task<List<string>> Ids(string query) =>
             [.. (await TestHub.JsonAsync(await hub.Anonymous.GetAsync($"api/models?{query}&sort=id&direction=1"))).AsArray().Select(m => (string)m!["id"]!)];
 
@@ -121,10 +121,10 @@ public class LineageAndSearchTests
         Assert.Equal(["acme/merged", "alice/chat"], await Ids("base_model=acme/base"));
     }
 
-    [Fact]
-    public async Task Listing_sorts_by_likes_and_pages_with_link_headers()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Listing_sorts_by_likes_and_pages_with_link_headers(HubStoreKind kind)
     {
-        await using var hub = await FamilyAsync();
+        await using var hub = await FamilyAsync(kind);
         (await hub.Alice.PostAsync("api/models/alice/chat-lora/like", null)).EnsureSuccessStatusCode();
         (await hub.Bob.PostAsync("api/models/alice/chat-lora/like", null)).EnsureSuccessStatusCode();
         (await hub.Bob.PostAsync("api/models/acme/merged/like", null)).EnsureSuccessStatusCode();

@@ -4,14 +4,16 @@ using System.Text.Json.Nodes;
 using ModelGrid.Hub;
 using ModelGrid.Hub.Client;
 using ModelGrid.Hub.Repos;
+using Npgsql;
 
 namespace ModelGrid.Hub.Tests;
 
-/// <summary>A real hub on 127.0.0.1 with a free port and a throw-away data directory, plus tokens for two users.</summary>
+/// <summary>A real hub on 127.0.0.1 with a free port and a throw-away data directory and database, plus tokens for two users.</summary>
 sealed class TestHub : IAsyncDisposable
 {
+    readonly TestDatabase _database;
     public HubServer Server { get; }
-    public string DataDir { get; }
+    public string DataDir => _database.DataDir;
     /// <summary>User "alice", may write namespaces alice and acme.</summary>
     public string AliceToken { get; }
     /// <summary>User "bob", may write namespace bob only.</summary>
@@ -20,21 +22,21 @@ sealed class TestHub : IAsyncDisposable
     public HttpClient Alice { get; }
     public HttpClient Bob { get; }
 
-    TestHub(HubServer server, string dataDir, string aliceToken, string bobToken)
+    TestHub(HubServer server, TestDatabase database, string aliceToken, string bobToken)
     {
-        (Server, DataDir, AliceToken, BobToken) = (server, dataDir, aliceToken, bobToken);
+        (Server, _database, AliceToken, BobToken) = (server, database, aliceToken, bobToken);
         Anonymous = NewClient(null);
         Alice = NewClient(aliceToken);
         Bob = NewClient(bobToken);
     }
 
-    public static async Task<TestHub> StartAsync(long maxFileSize = 1L << 30)
+    public static async Task<TestHub> StartAsync(HubStoreKind store = HubStoreKind.Sqlite, long maxFileSize = 1L << 30)
     {
-        var dataDir = Path.Combine(Path.GetTempPath(), "modelgrid-hub-test-" + Guid.NewGuid().ToString("N"));
-        var server = await HubServer.StartAsync(new HubOptions { DataDir = dataDir, Url = "http://127.0.0.1:0", MaxFileSize = maxFileSize }, CancellationToken.None);
+        var database = await TestDatabase.CreateAsync(store);
+        var server = await HubServer.StartAsync(database.Options(maxFileSize), CancellationToken.None);
         var alice = await server.Services.Tokens.CreateAsync("alice", ["alice", "acme"], CancellationToken.None);
         var bob = await server.Services.Tokens.CreateAsync("bob", ["bob"], CancellationToken.None);
-        return new TestHub(server, dataDir, alice, bob);
+        return new TestHub(server, database, alice, bob);
     }
 
     public HttpClient NewClient(string? token)
@@ -65,6 +67,32 @@ sealed class TestHub : IAsyncDisposable
         return commit;
     }
 
+    /// <summary>Everything the metadata store holds, as text: the SQLite files, or every row of every PostgreSQL table.</summary>
+    public async Task<string> StoredTextAsync()
+    {
+        if (_database.PostgresConnectionString is not { } postgres)
+        {
+            var files = Directory.EnumerateFiles(DataDir, "hub.db*").Select(f => File.ReadAllBytes(f)).SelectMany(b => b).ToArray();
+            return Encoding.ASCII.GetString(files);
+        }
+        await using var db = new NpgsqlConnection(postgres);
+        await db.OpenAsync();
+        var text = new StringBuilder();
+        var tables = new List<string>();
+        await using (var list = new NpgsqlCommand("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()", db))
+        await using (var reader = await list.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+                tables.Add(reader.GetString(0));
+        }
+        foreach (var table in tables)
+        {
+            await using var dump = new NpgsqlCommand($"SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM \"{table}\" t", db);
+            text.Append(await dump.ExecuteScalarAsync()).Append('\n');
+        }
+        return text.ToString();
+    }
+
     public static byte[] Text(string text) => Encoding.UTF8.GetBytes(text);
 
     /// <summary>Deterministic pseudo-random bytes (weights stand-in).</summary>
@@ -87,6 +115,6 @@ sealed class TestHub : IAsyncDisposable
         foreach (var client in new[] { Anonymous, Alice, Bob })
             client.Dispose();
         await Server.DisposeAsync();
-        Directory.Delete(DataDir, recursive: true);
+        await _database.DisposeAsync();
     }
 }

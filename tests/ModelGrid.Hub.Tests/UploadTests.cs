@@ -38,10 +38,10 @@ public class UploadTests
         return response;
     }
 
-    [Fact]
-    public async Task Concurrent_commits_on_one_parent_let_one_win_and_the_other_get_409()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Concurrent_commits_on_one_parent_let_one_win_and_the_other_get_409(HubStoreKind kind)
     {
-        await using var hub = await TestHub.StartAsync();
+        await using var hub = await TestHub.StartAsync(kind);
         var head = await hub.PushAsync("alice/race", new Dictionary<string, byte[]> { ["base.txt"] = TestHub.Text("base") });
         var contents = Enumerable.Range(0, 6).Select(i => TestHub.Text($"writer {i}")).ToList();
         foreach (var content in contents)
@@ -167,10 +167,10 @@ public class UploadTests
         Assert.Equal(shared, await hub.Anonymous.GetByteArrayAsync("acme/two/resolve/main/other/w.bin"));
     }
 
-    [Fact]
-    public async Task Writes_need_a_token_for_the_namespace()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Writes_need_a_token_for_the_namespace(HubStoreKind kind)
     {
-        await using var hub = await TestHub.StartAsync();
+        await using var hub = await TestHub.StartAsync(kind);
         await hub.PushAsync("alice/owned", new Dictionary<string, byte[]> { ["a.txt"] = TestHub.Text("a") });
 
         using var anonymous = await hub.Anonymous.PostAsync("api/models/alice/owned/commit/main", Ndjson(Header("x")));
@@ -183,10 +183,10 @@ public class UploadTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await badToken.GetAsync("api/models")).StatusCode);
     }
 
-    [Fact]
-    public async Task Private_repos_answer_404_to_others_and_stay_out_of_listings()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Private_repos_answer_404_to_others_and_stay_out_of_listings(HubStoreKind kind)
     {
-        await using var hub = await TestHub.StartAsync();
+        await using var hub = await TestHub.StartAsync(kind);
         await hub.PushAsync("acme/secret", new Dictionary<string, byte[]> { ["w.bin"] = TestHub.Bytes(10, seed: 8) }, isPrivate: true);
 
         foreach (var client in new[] { hub.Anonymous, hub.Bob })
@@ -201,14 +201,13 @@ public class UploadTests
         Assert.Single((await TestHub.JsonAsync(await hub.Alice.GetAsync("api/models?author=acme"))).AsArray());
     }
 
-    [Fact]
-    public async Task Tokens_are_stored_only_as_hashes()
+    [Theory, ClassData(typeof(AllStores))]
+    public async Task Tokens_are_stored_only_as_hashes(HubStoreKind kind)
     {
-        await using var hub = await TestHub.StartAsync();
-        var database = await File.ReadAllBytesAsync(Path.Combine(hub.DataDir, "hub.db"));
-        var wal = Path.Combine(hub.DataDir, "hub.db-wal");
-        var all = File.Exists(wal) ? [.. database, .. await File.ReadAllBytesAsync(wal)] : database;
-        Assert.DoesNotContain(hub.AliceToken, Encoding.ASCII.GetString(all));
+        await using var hub = await TestHub.StartAsync(kind);
+        Assert.NotEmpty(await hub.StoredTextAsync());
+        Assert.DoesNotContain(hub.AliceToken, await hub.StoredTextAsync());
+        Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(hub.AliceToken))), await hub.StoredTextAsync());
     }
 
     /// <summary>A body sent with chunked encoding, so the server learns its length only by reading it.</summary>

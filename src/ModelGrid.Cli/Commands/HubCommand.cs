@@ -12,6 +12,11 @@ static class HubCommand
         DefaultValueFactory = _ => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".modelgrid", "hub"),
     };
 
+    static Option<string?> PostgresOption() => new("--postgres")
+    {
+        Description = "Keep metadata in PostgreSQL instead of DIR/hub.db (Npgsql connection string, e.g. \"Host=db;Database=hub;Username=hub\")",
+    };
+
     public static Command Create()
     {
         var hub = new Command("hub", "Host a model hub compatible with Hugging Face Hub clients");
@@ -23,11 +28,13 @@ static class HubCommand
     static Command Serve()
     {
         var data = DataOption();
+        var postgres = PostgresOption();
         var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8080 };
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var maxFile = new Option<long>("--max-file-size") { Description = "Largest file accepted, in bytes", DefaultValueFactory = _ => new HubOptions { DataDir = "" }.MaxFileSize };
-        var serve = new Command("serve", "Serve the hub (SQLite metadata and a local file store; no set-up)");
+        var serve = new Command("serve", "Serve the hub (SQLite metadata, or PostgreSQL with --postgres, and a local file store)");
         serve.Options.Add(data);
+        serve.Options.Add(postgres);
         serve.Options.Add(port);
         serve.Options.Add(host);
         serve.Options.Add(maxFile);
@@ -36,6 +43,7 @@ static class HubCommand
             var options = new HubOptions
             {
                 DataDir = parseResult.GetValue(data)!,
+                PostgresConnectionString = parseResult.GetValue(postgres),
                 Url = $"http://{parseResult.GetValue(host)}:{parseResult.GetValue(port)}",
                 MaxFileSize = parseResult.GetValue(maxFile),
             };
@@ -51,6 +59,7 @@ static class HubCommand
     static Command Token()
     {
         var data = DataOption();
+        var postgres = PostgresOption();
         var user = new Argument<string>("user") { Description = "User the token acts as" };
         var namespaces = new Option<string[]>("--namespace")
         {
@@ -60,11 +69,13 @@ static class HubCommand
         var token = new Command("token", "Create an access token (printed once; only its hash is stored)");
         token.Arguments.Add(user);
         token.Options.Add(data);
+        token.Options.Add(postgres);
         token.Options.Add(namespaces);
         token.SetAction(async (parseResult, ct) =>
         {
             var name = parseResult.GetValue(user)!;
-            using var services = await HubServices.OpenAsync(new HubOptions { DataDir = parseResult.GetValue(data)! }, ct);
+            var options = new HubOptions { DataDir = parseResult.GetValue(data)!, PostgresConnectionString = parseResult.GetValue(postgres) };
+            using var services = await HubServices.OpenAsync(options, ct);
             var granted = parseResult.GetValue(namespaces) is { Length: > 0 } given ? given : [name];
             Console.WriteLine(await services.Tokens.CreateAsync(name, granted, ct));
             return 0;

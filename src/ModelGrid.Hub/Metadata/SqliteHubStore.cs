@@ -50,6 +50,7 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         CREATE TABLE IF NOT EXISTS repo_tags (
             repo_id INTEGER NOT NULL, tag TEXT NOT NULL COLLATE NOCASE,
             PRIMARY KEY (tag, repo_id)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS repo_tags_repo ON repo_tags(repo_id);
         CREATE TABLE IF NOT EXISTS repo_bases (
             repo_id INTEGER NOT NULL, base_name TEXT NOT NULL COLLATE NOCASE, relation TEXT NOT NULL,
             PRIMARY KEY (repo_id, base_name));
