@@ -66,27 +66,8 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
 
     void OpenWeights()
     {
-        string single = Path.Combine(_folder, "model.safetensors");
-        string index = Path.Combine(_folder, "model.safetensors.index.json");
-        IEnumerable<string> shards;
-        if (File.Exists(single))
-            shards = [single];
-        else if (File.Exists(index))
+        foreach (string shard in SafetensorsFolder.ShardPaths(_folder, Name))
         {
-            var weightMap = JsonNode.Parse(File.ReadAllText(index))?["weight_map"] as JsonObject
-                ?? throw new ModelFormatException($"{Name}: model.safetensors.index.json has no weight_map");
-            shards = weightMap.Select(entry => (string?)entry.Value ?? "").Distinct().Select(file =>
-                file.Length > 0 && Path.GetFileName(file) == file
-                    ? Path.Combine(_folder, file)
-                    : throw new ModelFormatException($"{Name}: model.safetensors.index.json names an invalid shard '{file}'"));
-        }
-        else
-            throw new ModelFormatException($"{Name}: neither model.safetensors nor model.safetensors.index.json is present");
-
-        foreach (string shard in shards)
-        {
-            if (!File.Exists(shard))
-                throw new ModelFormatException($"{Name}: shard '{Path.GetFileName(shard)}' is missing");
             var file = new SafetensorsFile(shard);
             _files.Add(file);
             foreach (var tensor in file.Tensors.Values)

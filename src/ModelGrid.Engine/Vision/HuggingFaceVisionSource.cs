@@ -158,28 +158,9 @@ public sealed unsafe partial class HuggingFaceVisionSource : ModelSource
 
     void OpenWeights()
     {
-        string single = Path.Combine(_folder, "model.safetensors");
-        string index = Path.Combine(_folder, "model.safetensors.index.json");
-        IEnumerable<string> shards;
-        if (File.Exists(single))
-            shards = [single];
-        else if (File.Exists(index))
+        // Only the shards that hold vision weights: the language model's may be many gigabytes.
+        foreach (string shard in SafetensorsFolder.ShardPaths(_folder, Name, tensor => VisionPrefix().IsMatch(tensor)))
         {
-            var weightMap = ReadJson(_folder, "model.safetensors.index.json", required: true)!["weight_map"] as JsonObject
-                ?? throw new ModelFormatException($"{Name}: model.safetensors.index.json has no weight_map");
-            // Only the shards that hold vision weights: the language model's may be many gigabytes.
-            shards = weightMap.Where(entry => VisionPrefix().IsMatch(entry.Key)).Select(entry => (string?)entry.Value ?? "").Distinct().Select(file =>
-                file.Length > 0 && Path.GetFileName(file) == file
-                    ? Path.Combine(_folder, file)
-                    : throw new ModelFormatException($"{Name}: model.safetensors.index.json names an invalid shard '{file}'"));
-        }
-        else
-            throw new ModelFormatException($"{Name}: neither model.safetensors nor model.safetensors.index.json is present");
-
-        foreach (string shard in shards)
-        {
-            if (!File.Exists(shard))
-                throw new ModelFormatException($"{Name}: shard '{Path.GetFileName(shard)}' is missing");
             var file = new SafetensorsFile(shard);
             _files.Add(file);
             foreach (var tensor in file.Tensors.Values)
