@@ -84,9 +84,7 @@ public sealed unsafe partial class HuggingFaceModelSource : ModelSource
                 return true;
             if (!_tensors.TryGetValue(name, out var entry))
                 return false;
-            // Row-major [out, in] is ggml's [in, out]: the same bytes with the dimension order reversed.
-            long[] dims = entry.Tensor.Shape.Length == 0 ? [1] : entry.Tensor.Shape.Reverse().ToArray();
-            tensor = new WeightTensor(name, entry.Tensor.Type, dims, entry.File.DataPointer(entry.Tensor));
+            tensor = entry.File.View(entry.Tensor, name);
             _views.Add(name, tensor);
             return true;
         }

@@ -95,6 +95,13 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     public byte* DataPointer(SafetensorsTensor tensor) => _base + tensor.FileOffset;
 
+    /// <summary>
+    /// The tensor as a <see cref="WeightTensor"/> named <paramref name="name"/>: row-major [out, in] is ggml's [in, out],
+    /// the same bytes with the dimension order reversed.
+    /// </summary>
+    public WeightTensor View(SafetensorsTensor tensor, string name) =>
+        new(name, tensor.Type, tensor.Shape.Length == 0 ? [1] : tensor.Shape.Reverse().ToArray(), DataPointer(tensor));
+
     public void Dispose()
     {
         if (_base != null)
