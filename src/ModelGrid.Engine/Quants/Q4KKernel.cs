@@ -59,37 +59,17 @@ internal sealed unsafe class Q4KKernel() : SuperBlockKernel<Q4KFormat>(GgmlType.
         return sum;
     }
 
-    protected override float DotAvx2(byte* row, byte* activations, int blocks) => Dot256<Avx2ByteDot>(row, activations, blocks);
+    protected override float DotAvx2(byte* row, byte* activations, int blocks) => DotByRows<Q4KRows256<Avx2ByteDot>>(row, activations, blocks);
 
-    protected override float DotAvxVnni(byte* row, byte* activations, int blocks) => Dot256<VnniByteDot>(row, activations, blocks);
+    protected override float DotAvxVnni(byte* row, byte* activations, int blocks) => DotByRows<Q4KRows256<VnniByteDot>>(row, activations, blocks);
+
+    protected override void TileAvx2(in TileArgs tile) => TileWithRows<Q4KRows256<Avx2ByteDot>>(tile, KernelPath.Avx2);
+
+    protected override void TileAvxVnni(in TileArgs tile) => TileWithRows<Q4KRows256<VnniByteDot>>(tile, KernelPath.AvxVnni);
 
     protected override float DotAvx512(byte* row, byte* activations, int blocks) => DotByRows<Q4KRows512>(row, activations, blocks);
 
     protected override void TileAvx512(in TileArgs tile) => TileAvx512<Q4KRows512>(tile);
-
-    static float Dot256<TDot>(byte* row, byte* activations, int blocks) where TDot : struct, IByteDot256
-    {
-        float sum = 0;
-        var lowNibbles = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < blocks; b++, row += 144, activations += KQuants.ActivationBlockBytes)
-        {
-            var scalesAndMins = KQuants.ScalesAndMins(row + 4);
-            var scales = KQuants.DuplicateEight(scalesAndMins, 0);
-            var mins = KQuants.DuplicateEight(scalesAndMins, 8);
-            sbyte* y = KQuants.ActivationQuants(activations);
-            var acc = Vector256<int>.Zero;
-            for (int c = 0; c < 4; c++)
-            {
-                var q = Vector256.Load(row + 16 + 32 * c);
-                acc = TDot.DotShorts(acc, KQuants.PairSums(q & lowNibbles, y + 64 * c), SimdBlocks.ScalePair(scales, 2 * c));
-                acc = TDot.DotShorts(acc, KQuants.PairSums(SimdBlocks.Bits(q, 4, 0x0F), y + 64 * c + 32), SimdBlocks.ScalePair(scales, 2 * c + 1));
-            }
-            int minimums = Vector256.Sum(KQuants.MultiplyAdd16(KQuants.ActivationSums(activations), mins));
-            float dy = KQuants.ActivationScale(activations);
-            sum += dy * Fp16.Load(row) * Vector256.Sum(acc) - dy * Fp16.Load(row + 2) * minimums;
-        }
-        return sum;
-    }
 }
 
 internal readonly unsafe struct Q4KFormat : ISuperBlockFormat
@@ -187,4 +167,86 @@ internal readonly unsafe struct Q4KRows512 : IRowsKernel
         var products = Avx512BW.MultiplyAddAdjacent(nibbles, y);
         return Avx512BW.MultiplyAddAdjacent(products, Avx512F.PermuteVar16x32(scales, pick).AsInt16());
     }
+}
+
+/// <summary>
+/// Up to four Q4_K rows against one Q8_K vector (decoding) in 256-bit steps, as ggml's AVX2 q4_K dot walks them: each
+/// 32-byte load gives a sub-block pair (low nibbles, high nibbles), <c>vpmaddubsw</c> against the activations and
+/// <c>vpmaddwd</c> by the sub-block's scale broadcast with one in-lane shuffle. The int32 sums are exact and the float
+/// step is the scalar reference's, two rows per horizontal sum.
+/// </summary>
+internal readonly unsafe struct Q4KRows256<TDot> : IRowsKernel where TDot : struct, IByteDot256
+{
+    // Fully optimized at the first call: tier-0 vector code is many times slower, and the first tokens ran on it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TRows>(in TileArgs tile) where TRows : struct, ITileCount
+    {
+        byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
+        byte* a = tile.Activations;
+        // Lanes 0 and 2 accumulate rows 0 and 1 (2 and 3 in the second pair); lanes 1 and 3 are scratch.
+        Vector128<float> sum01 = default, sum23 = default;
+        for (int b = 0; b < tile.Blocks; b++)
+        {
+            sbyte* y = KQuants.ActivationQuants(a);
+            var bsums = Vector256.Load(KQuants.ActivationSums(a));
+            var dy = Vector128.Create(KQuants.ActivationScale(a));
+            Vector256<int> i1 = default, m1 = default;
+            var i0 = Row(w0, y, bsums, out var m0);
+            if (TRows.Value > 1)
+                i1 = Row(w1, y, bsums, out m1);
+            sum01 += Finish(TileShapes.SumEach(i0, m0, i1, m1), dy, w0, w1);
+            if (TRows.Value > 2)
+            {
+                Vector256<int> i3 = default, m3 = default;
+                var i2 = Row(w2, y, bsums, out var m2);
+                if (TRows.Value > 3)
+                    i3 = Row(w3, y, bsums, out m3);
+                sum23 += Finish(TileShapes.SumEach(i2, m2, i3, m3), dy, w2, w3);
+            }
+            w0 += 144; w1 += 144; w2 += 144; w3 += 144;
+            a += KQuants.ActivationBlockBytes;
+        }
+        tile.Store<TRows, One>(0, 0, sum01.GetElement(0));
+        tile.Store<TRows, One>(1, 0, sum01.GetElement(2));
+        tile.Store<TRows, One>(2, 0, sum23.GetElement(0));
+        tile.Store<TRows, One>(3, 0, sum23.GetElement(2));
+    }
+
+    /// <summary>[isum, mins] of two rows → lanes 0 and 2: dy·d·isum − dy·dmin·mins, the scalar reference's float step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> Finish(Vector128<int> sums, Vector128<float> dy, byte* first, byte* second)
+    {
+        var scales = Vector128.Create(Fp16.Load(first), Fp16.Load(first + 2), Fp16.Load(second), Fp16.Load(second + 2));
+        var products = dy * scales * Vector128.ConvertToSingle(sums);
+        return products - Vector128.Shuffle(products, Vector128.Create(1, 0, 3, 2));
+    }
+
+    /// <summary>One row's super-block: Σ scale·q·y as 8 int lanes, and Σ min·bsum as <paramref name="minimums"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Row(byte* w, sbyte* y, Vector256<short> bsums, out Vector256<int> minimums)
+    {
+        var scalesAndMins = KQuants.ScalesAndMins(w + 4);
+        // The eight scales as shorts in both 128-bit halves, so that vpshufb can broadcast any of them.
+        var scales = Avx2.ConvertToVector256Int16(Vector128.Shuffle(scalesAndMins.AsUInt64(), Vector128<ulong>.Zero).AsByte());
+        var acc = Chunk(Vector256<int>.Zero, w + 16, y, scales, 0);
+        acc = Chunk(acc, w + 48, y + 64, scales, 2);
+        acc = Chunk(acc, w + 80, y + 128, scales, 4);
+        acc = Chunk(acc, w + 112, y + 192, scales, 6);
+        minimums = Avx2.MultiplyAddAdjacent(bsums, KQuants.DuplicateEight(scalesAndMins, 8));
+        return acc;
+    }
+
+    /// <summary>32 bytes of quants: sub-block <paramref name="group"/> in the low nibbles, the next in the high ones.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Chunk(Vector256<int> acc, byte* quants, sbyte* y, Vector256<short> scales, int group)
+    {
+        var q = Vector256.Load(quants);
+        var lowNibbles = Vector256.Create((byte)0x0F);
+        acc = TDot.DotShorts(acc, KQuants.PairSums(q & lowNibbles, y), Broadcast(scales, group));
+        return TDot.DotShorts(acc, KQuants.PairSums((q.AsUInt16() >>> 4).AsByte() & lowNibbles, y + 32), Broadcast(scales, group + 1));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<short> Broadcast(Vector256<short> scales, int index) =>
+        Avx2.Shuffle(scales.AsByte(), Vector256.Create((short)((2 * index + 1) << 8 | 2 * index)).AsByte()).AsInt16();
 }

@@ -69,45 +69,17 @@ internal sealed unsafe class Q6KKernel() : SuperBlockKernel<Q6KFormat>(GgmlType.
         return sum;
     }
 
-    protected override float DotAvx2(byte* row, byte* activations, int blocks) => Dot256<Avx2ByteDot>(row, activations, blocks);
+    protected override float DotAvx2(byte* row, byte* activations, int blocks) => DotByRows<Q6KRows256<Avx2ByteDot>>(row, activations, blocks);
 
-    protected override float DotAvxVnni(byte* row, byte* activations, int blocks) => Dot256<VnniByteDot>(row, activations, blocks);
+    protected override float DotAvxVnni(byte* row, byte* activations, int blocks) => DotByRows<Q6KRows256<VnniByteDot>>(row, activations, blocks);
+
+    protected override void TileAvx2(in TileArgs tile) => TileWithRows<Q6KRows256<Avx2ByteDot>>(tile, KernelPath.Avx2);
+
+    protected override void TileAvxVnni(in TileArgs tile) => TileWithRows<Q6KRows256<VnniByteDot>>(tile, KernelPath.AvxVnni);
 
     protected override float DotAvx512(byte* row, byte* activations, int blocks) => DotByRows<Q6KRows512>(row, activations, blocks);
 
     protected override void TileAvx512(in TileArgs tile) => TileAvx512<Q6KRows512>(tile);
-
-    // Quants are taken unsigned (0..63) for vpmaddubsw; the −32 offset comes back as 32·Σ scale·bsum.
-    static float Dot256<TDot>(byte* row, byte* activations, int blocks) where TDot : struct, IByteDot256
-    {
-        float sum = 0;
-        var lowNibbles = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < blocks; b++, row += 210, activations += KQuants.ActivationBlockBytes)
-        {
-            var scales = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(row + 192)));
-            sbyte* y = KQuants.ActivationQuants(activations);
-            var acc = Vector256<int>.Zero;
-            for (int n = 0; n < 2; n++)
-            {
-                var ql0 = Vector256.Load(row + 64 * n);
-                var ql1 = Vector256.Load(row + 64 * n + 32);
-                var qh = Vector256.Load(row + 128 + 32 * n);
-                var q0 = (ql0 & lowNibbles) | (SimdBlocks.Bits(qh, 0, 3).AsUInt16() << 4).AsByte();
-                var q1 = (ql1 & lowNibbles) | (SimdBlocks.Bits(qh, 2, 3).AsUInt16() << 4).AsByte();
-                var q2 = SimdBlocks.Bits(ql0, 4, 0x0F) | (SimdBlocks.Bits(qh, 4, 3).AsUInt16() << 4).AsByte();
-                var q3 = SimdBlocks.Bits(ql1, 4, 0x0F) | (SimdBlocks.Bits(qh, 6, 3).AsUInt16() << 4).AsByte();
-                sbyte* yh = y + 128 * n;
-                acc = TDot.DotShorts(acc, KQuants.PairSums(q0, yh), SimdBlocks.ScalePair(scales, 4 * n));
-                acc = TDot.DotShorts(acc, KQuants.PairSums(q1, yh + 32), SimdBlocks.ScalePair(scales, 4 * n + 1));
-                acc = TDot.DotShorts(acc, KQuants.PairSums(q2, yh + 64), SimdBlocks.ScalePair(scales, 4 * n + 2));
-                acc = TDot.DotShorts(acc, KQuants.PairSums(q3, yh + 96), SimdBlocks.ScalePair(scales, 4 * n + 3));
-            }
-            var offsets = KQuants.MultiplyAdd16(KQuants.ActivationSums(activations), scales);
-            int isum = Vector256.Sum(acc - (offsets << 5));
-            sum += Fp16.Load(row + 208) * KQuants.ActivationScale(activations) * isum;
-        }
-        return sum;
-    }
 }
 
 internal readonly unsafe struct Q6KFormat : ISuperBlockFormat
@@ -205,5 +177,70 @@ internal readonly unsafe struct Q6KRows512 : IRowsKernel
         var q23 = ((nibbles.AsUInt16() >>> 4).AsByte() & lowNibble) | (((tops.AsUInt16() >>> 4).AsByte() & twoBits).AsUInt16() << 4).AsByte();
         var acc = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q01, y01), Avx512F.PermuteVar16x32(scales, pick01).AsInt16());
         return acc + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q23, y23), Avx512F.PermuteVar16x32(scales, pick23).AsInt16());
+    }
+}
+
+/// <summary>
+/// Up to four Q6_K rows against one Q8_K vector (decoding) in 256-bit steps: per 128 values one load of low nibbles
+/// for each half and one of top bits, <c>vpmaddubsw</c> against the activations, <c>vpmaddwd</c> by the pair of 16-value
+/// scales. Quants are unsigned (0..63) and the −32 offset comes back as 32·Σ scale·bsum; the int32 sums are exact and
+/// the float step is the scalar reference's, four rows per horizontal sum.
+/// </summary>
+internal readonly unsafe struct Q6KRows256<TDot> : IRowsKernel where TDot : struct, IByteDot256
+{
+    // Fully optimized at the first call: tier-0 vector code is many times slower, and the first tokens ran on it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TRows>(in TileArgs tile) where TRows : struct, ITileCount
+    {
+        byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
+        byte* a = tile.Activations;
+        var sum = Vector128<float>.Zero;
+        for (int b = 0; b < tile.Blocks; b++)
+        {
+            sbyte* y = KQuants.ActivationQuants(a);
+            var bsums = Vector256.Load(KQuants.ActivationSums(a));
+            Vector256<int> i1 = default, i2 = default, i3 = default;
+            var i0 = Row(w0, y, bsums);
+            if (TRows.Value > 1)
+                i1 = Row(w1, y, bsums);
+            if (TRows.Value > 2)
+                i2 = Row(w2, y, bsums);
+            if (TRows.Value > 3)
+                i3 = Row(w3, y, bsums);
+            var d = Vector128.Create(Fp16.Load(w0 + 208), Fp16.Load(w1 + 208), Fp16.Load(w2 + 208), Fp16.Load(w3 + 208));
+            sum += d * Vector128.Create(KQuants.ActivationScale(a)) * Vector128.ConvertToSingle(TileShapes.SumEach(i0, i1, i2, i3));
+            w0 += 210; w1 += 210; w2 += 210; w3 += 210;
+            a += KQuants.ActivationBlockBytes;
+        }
+        for (int r = 0; r < TRows.Value; r++)
+            tile.Store<TRows, One>(r, 0, sum.GetElement(r));
+    }
+
+    /// <summary>One row's super-block, Σ scale·(q − 32)·y as 8 int lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Row(byte* w, sbyte* y, Vector256<short> bsums)
+    {
+        var scales = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
+        var acc = Half(Vector256<int>.Zero, w, w + 128, y, scales, 0);
+        acc = Half(acc, w + 64, w + 160, y + 128, scales, 4);
+        return acc - (Avx2.MultiplyAddAdjacent(bsums, scales) << 5);
+    }
+
+    /// <summary>128 values: low nibbles at <paramref name="low"/> (64 bytes), top two bits at <paramref name="high"/> (32 bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Half(Vector256<int> acc, byte* low, byte* high, sbyte* y, Vector256<short> scales, int firstPair)
+    {
+        var lowNibbles = Vector256.Create((byte)0x0F);
+        var ql0 = Vector256.Load(low);
+        var ql1 = Vector256.Load(low + 32);
+        var qh = Vector256.Load(high);
+        var q0 = (ql0 & lowNibbles) | (SimdBlocks.Bits(qh, 0, 3).AsUInt16() << 4).AsByte();
+        var q1 = (ql1 & lowNibbles) | (SimdBlocks.Bits(qh, 2, 3).AsUInt16() << 4).AsByte();
+        var q2 = SimdBlocks.Bits(ql0, 4, 0x0F) | (SimdBlocks.Bits(qh, 4, 3).AsUInt16() << 4).AsByte();
+        var q3 = SimdBlocks.Bits(ql1, 4, 0x0F) | (SimdBlocks.Bits(qh, 6, 3).AsUInt16() << 4).AsByte();
+        acc = TDot.DotShorts(acc, KQuants.PairSums(q0, y), SimdBlocks.ScalePair(scales, firstPair));
+        acc = TDot.DotShorts(acc, KQuants.PairSums(q1, y + 32), SimdBlocks.ScalePair(scales, firstPair + 1));
+        acc = TDot.DotShorts(acc, KQuants.PairSums(q2, y + 64), SimdBlocks.ScalePair(scales, firstPair + 2));
+        return TDot.DotShorts(acc, KQuants.PairSums(q3, y + 96), SimdBlocks.ScalePair(scales, firstPair + 3));
     }
 }

@@ -42,6 +42,17 @@ internal abstract unsafe class SuperBlockKernel<TFormat>(GgmlType type, params K
 
     protected override void TileAvxVnni(in TileArgs tile) => TileShapes.Run<SuperBlockTile<TFormat, VnniByteDot>>(tile);
 
+    /// <summary>A 256-bit path whose one-token tiles run a rows body and prompt tiles the shared tile body (the same bits).</summary>
+    protected void TileWithRows<TRows256>(in TileArgs tile, KernelPath path) where TRows256 : IRowsKernel
+    {
+        if (tile.TokenCount == 1)
+            TileShapes.RunRows<TRows256>(tile);
+        else if (path == KernelPath.AvxVnni)
+            TileShapes.Run<SuperBlockTile<TFormat, VnniByteDot>>(tile);
+        else
+            TileShapes.Run<SuperBlockTile<TFormat, Avx2ByteDot>>(tile);
+    }
+
     /// <summary>
     /// An AVX-512 path for decoding: one-token tiles run the 512-bit rows body; prompt tiles keep the 256-bit
     /// tile, whose results are the same bits (every K-quant path gives the scalar reference's).

@@ -1,0 +1,52 @@
+using System.Diagnostics;
+using ModelGrid.Engine.Quants;
+using ModelGrid.Engine.Tensors;
+
+namespace ModelGrid.Bench;
+
+/// <summary>One thread streaming a 64 MiB weight matrix through <see cref="IRowKernel.DotRows"/>, as a decode step does.</summary>
+static unsafe class DecodeRows
+{
+    const int Columns = 1024;
+
+    public static double Measure(GgmlType type)
+    {
+        var kernel = RowKernels.For(type);
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(type, Columns);
+        int rows = (64 << 20) / rowBytes;
+        var random = new Random(1);
+        var weights = new byte[(long)rowBytes * rows];
+        var values = new float[Columns];
+        for (int r = 0; r < rows; r++)
+        {
+            if (r < 64)
+            {
+                for (int i = 0; i < Columns; i++)
+                    values[i] = (float)(random.NextDouble() - 0.5) * 0.1f;
+                BlockQuantizer.Quantize(type, values, weights.AsSpan(r * rowBytes, rowBytes));
+            }
+            else
+            {
+                weights.AsSpan((r % 64) * rowBytes, rowBytes).CopyTo(weights.AsSpan(r * rowBytes, rowBytes));
+            }
+        }
+        var activations = new byte[RowKernels.EncodedActivationBytes(kernel.Activations, Columns)];
+        RowKernels.EncodeActivations(kernel.Activations, values, activations);
+        var output = new float[rows];
+        var seconds = new List<double>();
+        fixed (byte* w = weights)
+        fixed (byte* a = activations)
+        fixed (float* o = output)
+        {
+            for (int run = 0; run < 15; run++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                kernel.DotRows(w, rowBytes, rows, a, o);
+                if (run >= 3)
+                    seconds.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+        }
+        seconds.Sort();
+        return (double)rowBytes * rows / seconds[seconds.Count / 2] / 1e9;
+    }
+}
