@@ -18,9 +18,11 @@ public sealed unsafe class PatchAttentionTests
         var qkv = Enumerable.Range(0, patches * 3 * width).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
         var output = new float[patches * width];
         using (var pool = new WorkerPool(2))
-        using (var attention = new PatchAttention(pool, new PatchMatMul(pool)))
-        fixed (float* input = qkv, result = output)
-            attention.Run(input, patches, heads, headDim, result);
+        {
+            using var attention = new PatchAttention(pool, new PatchMatMul(pool));
+            fixed (float* input = qkv, result = output)
+                attention.Run(input, patches, heads, headDim, result);
+        }
 
         var scores = new double[patches];
         for (int head = 0; head < heads; head++)
