@@ -48,6 +48,33 @@ public sealed class ImageRunTests
     }
 
     [Fact]
+    public void Bench_image_reports_the_image_grid_and_its_timings()
+    {
+        var json = JsonNode.Parse(File.ReadAllText(Directory.EnumerateFiles(Golden.Path("vision", "expected"), "*.json").Order().First()))!;
+        var result = Cli.Run("bench", "image", Golden.Path("vision", "models", (string)json["model"]!),
+            "--image", Golden.Path("vision", "images", (string)json["image"]!), "-r", "2", "-t", "2", "--json");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var report = JsonNode.Parse(result.StdoutText.Trim().Split('\n').Last())!;
+        Assert.Equal((int)json["n_image_tokens"]!, (int)report["image_tokens"]!);
+        Assert.Equal(json["preprocessed_size"]!.ToJsonString(), report["preprocessed_size"]!.ToJsonString());
+        Assert.Equal(2, report["image_encode_ms_all"]!.AsArray().Count);
+        Assert.True((double)report["image_encode_ms"]! > 0);
+        Assert.True((double)report["first_token_ms"]! >= (double)report["image_encode_ms"]!, "the first token comes after the image is encoded");
+        Assert.True((int)report["prompt_rows"]! > (int)report["image_tokens"]!, "the chat turn has text rows besides the image");
+    }
+
+    [Fact]
+    public void Bench_image_without_a_vision_tower_names_the_missing_projector()
+    {
+        string textOnly = Directory.EnumerateFiles(Golden.Path("models"), "*-f32.gguf").Order().First();
+        string image = Directory.EnumerateFiles(Golden.Path("vision", "images"), "*.png").Order().First();
+        var result = Cli.Run("bench", "image", textOnly, "--image", image, "-r", "1", "-t", "1");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("--mmproj", result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr);
+    }
+
+    [Fact]
     public void Corrupt_image_is_a_clear_error()
     {
         string name = Directory.EnumerateFiles(Golden.Path("vision", "expected"), "*.json").Order().First();

@@ -12,7 +12,7 @@ namespace ModelGrid.Cli.Commands;
 /// one batch, then GEN_TOKENS decode steps one token at a time (greedy, end-of-text ignored). As llama-bench measures
 /// tg, <c>gen_tokens_per_second</c> decodes from an empty context; <c>gen_after_prompt_tokens_per_second</c> continues
 /// after the prompt instead (attention then also reads the prompt's cache). Tokens are random ids from a fixed seed,
-/// so every run does the same work.
+/// so every run does the same work. <c>modelgrid bench image</c> (<see cref="BenchImageCommand"/>) times a chat turn with an image.
 /// </summary>
 static class BenchCommand
 {
@@ -29,6 +29,7 @@ static class BenchCommand
         bench.Arguments.Add(genTokens);
         bench.Arguments.Add(threads);
         bench.Options.Add(json);
+        bench.Subcommands.Add(BenchImageCommand.Create());
         bench.SetAction(parse =>
         {
             int prompt = parse.GetValue(promptTokens), generate = parse.GetValue(genTokens);

@@ -4,6 +4,28 @@ namespace ModelGrid.Engine.Quantization;
 public sealed record LinearAttentionShape(int KeyHeads, int ValueHeads, int KeyDim, int ValueDim, int ConvKernel, int FullAttentionInterval, int[] RopeSections);
 
 /// <summary>
+/// A Qwen3-VL / Qwen3.5 vision tower (the <c>vision_config</c> of a Hugging Face config.json), written as an mmproj GGUF
+/// with projector <c>qwen3vl_merger</c>. Its output width (<c>out_hidden_size</c>) is the text model's embedding width.
+/// </summary>
+public sealed record VisionTowerShape(
+    int Depth,
+    int HiddenSize,
+    int HeadCount,
+    int FeedForwardLength,
+    int PatchSize,
+    int SpatialMergeSize,
+    int TemporalPatchSize,
+    int PositionEmbeddings,
+    int[] DeepstackIndexes)
+{
+    /// <summary>Width of one merged token: the hidden states of merge × merge patches side by side.</summary>
+    public int MergedWidth => HiddenSize * SpatialMergeSize * SpatialMergeSize;
+
+    /// <summary>Side of the square learned position table, in patches (sqrt of <see cref="PositionEmbeddings"/>).</summary>
+    public int PositionSide => (int)Math.Round(Math.Sqrt(PositionEmbeddings));
+}
+
+/// <summary>
 /// The shape of a model to synthesize: the hyper-parameters of a public config.json, in GGUF terms.
 /// <see cref="SharedExpertFeedForwardLength"/> and <see cref="LinearAttention"/> apply to Qwen3.5 only.
 /// </summary>
@@ -29,6 +51,8 @@ public sealed record SynthesisPreset
     public int ExpertFeedForwardLength { get; init; }
     public int SharedExpertFeedForwardLength { get; init; }
     public LinearAttentionShape? LinearAttention { get; init; }
+    /// <summary>The vision tower that comes with the model, for <c>modelgrid synth --mmproj-out</c>; null when unknown.</summary>
+    public VisionTowerShape? Vision { get; init; }
 
     /// <summary>The presets <c>modelgrid synth</c> knows, keyed by architecture and size ("qwen3", "0.6b").</summary>
     public static IReadOnlyList<SynthesisPreset> All { get; } = BuildPresets();
@@ -113,9 +137,14 @@ public sealed record SynthesisPreset
             Qwen2("1.5b", 1536, 28, 12, 2, 8960, tied: true, 151936, 32768),
             Qwen2("3b", 2048, 36, 16, 2, 11008, tied: true, 151936, 32768),
             Qwen2("7b", 3584, 28, 28, 4, 18944, tied: false, 152064, 131072),
-            Qwen35("0.8b", 1024, 24, 8, 2, 3584, valueHeads: 16),
+            // vision_config of Qwen/Qwen3.5-0.8B: depth 12, hidden_size 768, num_heads 12, intermediate_size 3072
+            // (gelu_pytorch_tanh), patch_size 16, spatial_merge_size 2, temporal_patch_size 2, num_position_embeddings
+            // 2304 (48 x 48), out_hidden_size 1024 (= the text width), deepstack_visual_indexes [].
+            Qwen35("0.8b", 1024, 24, 8, 2, 3584, valueHeads: 16) with { Vision = new VisionTowerShape(12, 768, 12, 3072, 16, 2, 2, 2304, []) },
             Qwen35("2b", 2048, 24, 8, 2, 6144, valueHeads: 16),
-            Qwen35("4b", 2560, 32, 16, 4, 9216, valueHeads: 32),
+            // vision_config of Qwen/Qwen3.5-4B: depth 24, hidden_size 1024, num_heads 16, intermediate_size 4096, patch 16,
+            // merge 2, temporal patch 2, num_position_embeddings 2304, out_hidden_size 2560, deepstack_visual_indexes [].
+            Qwen35("4b", 2560, 32, 16, 4, 9216, valueHeads: 32) with { Vision = new VisionTowerShape(24, 1024, 16, 4096, 16, 2, 2, 2304, []) },
             // Qwen/Qwen3.5-35B-A3B text_config: hidden 2048, 40 layers, 16 heads / 2 KV heads, 256 experts (8 used) of
             // moe_intermediate_size 512 plus a shared expert of 512, 32 linear value heads, untied embeddings.
             Qwen35("35b-a3b", 2048, 40, 16, 2, 512, valueHeads: 32, tied: false) with

@@ -100,7 +100,8 @@ public static class TensorTypeSelector
     }
 
     // llama.cpp's tensor_allows_quantization, for the tensors Qwen models have: matrices and expert stacks named
-    // *weight, except norms, MoE routers and the linear-attention convolution.
+    // *weight, except norms, MoE routers, the linear-attention convolution and position tables (its POS_EMBD rule; the
+    // mmproj converter likewise keeps a vision tower's v.position_embd F32, which ggml_interpolate requires).
     static bool AllowsQuantization(TensorDescription tensor)
     {
         int dimensions = tensor.Dimensions.Length;
@@ -108,7 +109,8 @@ public static class TensorTypeSelector
             dimensions--;
         string name = tensor.Name;
         return dimensions >= 2 && name.EndsWith("weight", StringComparison.Ordinal) && !name.Contains("_norm.weight", StringComparison.Ordinal)
-            && !name.Contains("ffn_gate_inp.weight", StringComparison.Ordinal) && !name.Contains("ssm_conv1d", StringComparison.Ordinal);
+            && !name.Contains("ffn_gate_inp.weight", StringComparison.Ordinal) && !name.Contains("ssm_conv1d", StringComparison.Ordinal)
+            && !name.EndsWith("position_embd.weight", StringComparison.Ordinal);
     }
 
     static Category Categorize(string name) => name switch

@@ -7,7 +7,7 @@ using ModelGrid.Engine.Tensors;
 namespace ModelGrid.Engine.Vision;
 
 /// <summary>
-/// y[t] = W · x[t] for the hundreds of patch rows of an image. The text model's <see cref="MatMul"/> is built for a few
+/// y[t] = W · x[t] (+ b) for the hundreds of patch rows of an image. The text model's <see cref="MatMul"/> is built for a few
 /// tokens: it decodes a weight row inside every dot product. Here each work item decodes a block of weight rows to
 /// float32 once and then runs every token past it with a 4-row × 2-token register tile, so each loaded weight vector
 /// feeds two products and each activation vector four.
@@ -21,20 +21,23 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
     WeightTensor _weights = null!;
     float* _input;
     float* _output;
+    float* _bias;
     int _tokens, _outputStride;
 
     /// <param name="input">tokens × weights.RowLength values, row-major.</param>
     /// <param name="output">tokens rows of <paramref name="outputStride"/> values; the first RowCount of each are written.</param>
-    public void Multiply(WeightTensor weights, float* input, int tokens, float* output, int outputStride)
+    /// <param name="bias">RowCount values added to every output row, or null.</param>
+    public void Multiply(WeightTensor weights, float* input, int tokens, float* output, int outputStride, float* bias = null)
     {
         _weights = weights;
         _input = input;
         _output = output;
+        _bias = bias;
         _tokens = tokens;
         _outputStride = outputStride;
         pool.Run(this, (int)((weights.RowCount + RowsPerItem - 1) / RowsPerItem));
         _weights = null!;
-        _input = _output = null;
+        _input = _output = _bias = null;
     }
 
     void IParallelWork.Execute(int item)
@@ -89,14 +92,15 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
             a31 = Vector256.FusedMultiplyAdd(w3, v1, a31);
         }
         float* y0 = _output + (long)t * _outputStride + row, y1 = y0 + _outputStride;
-        y0[0] = Vector256.Sum(a00);
-        y1[0] = Vector256.Sum(a01);
-        y0[1] = Vector256.Sum(a10);
-        y1[1] = Vector256.Sum(a11);
-        y0[2] = Vector256.Sum(a20);
-        y1[2] = Vector256.Sum(a21);
-        y0[3] = Vector256.Sum(a30);
-        y1[3] = Vector256.Sum(a31);
+        float b0 = Bias(row), b1 = Bias(row + 1), b2 = Bias(row + 2), b3 = Bias(row + 3);
+        y0[0] = Vector256.Sum(a00) + b0;
+        y1[0] = Vector256.Sum(a01) + b0;
+        y0[1] = Vector256.Sum(a10) + b1;
+        y1[1] = Vector256.Sum(a11) + b1;
+        y0[2] = Vector256.Sum(a20) + b2;
+        y1[2] = Vector256.Sum(a21) + b2;
+        y0[3] = Vector256.Sum(a30) + b3;
+        y1[3] = Vector256.Sum(a31) + b3;
     }
 
     /// <summary>The rows the tile does not cover, one dot product each.</summary>
@@ -105,6 +109,8 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
         var x = new ReadOnlySpan<float>(_input + (long)t * k, k);
         float* y = _output + (long)t * _outputStride + row;
         for (int r = firstRow; r < firstRow + count; r++)
-            y[r] = TensorPrimitives.Dot(new ReadOnlySpan<float>(block + (long)r * k, k), x);
+            y[r] = TensorPrimitives.Dot(new ReadOnlySpan<float>(block + (long)r * k, k), x) + Bias(row + r);
     }
+
+    float Bias(long row) => _bias == null ? 0 : _bias[row];
 }

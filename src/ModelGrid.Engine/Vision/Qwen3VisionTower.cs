@@ -22,9 +22,9 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
     /// <summary>LayerNorm, fc1, GELU, fc2: over each patch before merging (the merger) or over each merged token (deepstack).</summary>
     sealed record Merger(float[] NormWeight, float[] NormBias, WeightTensor Fc1, float[] Fc1Bias, WeightTensor Fc2, float[] Fc2Bias);
 
-    readonly WorkerPool _pool;
+    readonly RowBlocks _rows;
     readonly PatchMatMul _matMul;
-    readonly PatchAttention _attention = new();
+    readonly PatchAttention _attention;
     readonly NativeBuffer<float> _patchKernel = new();
     readonly WeightTensor _patchEmbedding;
     readonly float[] _patchBias;
@@ -47,8 +47,9 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
     public Qwen3VisionTower(ModelSource source, VisionConfig config, WorkerPool pool)
     {
         Config = config;
-        _pool = pool;
+        _rows = new RowBlocks(pool);
         _matMul = new PatchMatMul(pool);
+        _attention = new PatchAttention(pool, _matMul);
         int d = config.HiddenSize;
 
         _patchEmbedding = LoadPatchKernel(source, config);
@@ -235,8 +236,7 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
         _residual.EnsureCapacity((long)n * d);
         _feedForward.EnsureCapacity((long)n * f);
 
-        for (int t = 0; t < n; t++)
-            VisionKernels.LayerNorm(_hidden.Slice((long)t * d, d), block.Norm1Weight, block.Norm1Bias, config.NormEpsilon, _normed.Slice((long)t * d, d));
+        _rows.Run(n, t => VisionKernels.LayerNorm(_hidden.Slice((long)t * d, d), block.Norm1Weight, block.Norm1Bias, config.NormEpsilon, _normed.Slice((long)t * d, d)));
         Project(block.Qkv, block.QkvBias, _normed.Pointer, n, _qkv.Pointer);
         int half = headDim / 2;
         for (int t = 0; t < n; t++)
@@ -251,14 +251,13 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
             observe("Qcur_rope-0", Gather(_qkv, n, 3 * d, 0, d));
             observe("Kcur_rope-0", Gather(_qkv, n, 3 * d, d, d));
         }
-        _attention.Run(_pool, _qkv.Pointer, n, heads, headDim, _mixed.Pointer);
+        _attention.Run(_qkv.Pointer, n, heads, headDim, _mixed.Pointer);
         Project(block.Output, block.OutputBias, _mixed.Pointer, n, _residual.Pointer);
         TensorPrimitives.Add(View(_hidden, (long)n * d), View(_residual, (long)n * d), View(_hidden, (long)n * d));
 
-        for (int t = 0; t < n; t++)
-            VisionKernels.LayerNorm(_hidden.Slice((long)t * d, d), block.Norm2Weight, block.Norm2Bias, config.NormEpsilon, _normed.Slice((long)t * d, d));
+        _rows.Run(n, t => VisionKernels.LayerNorm(_hidden.Slice((long)t * d, d), block.Norm2Weight, block.Norm2Bias, config.NormEpsilon, _normed.Slice((long)t * d, d)));
         Project(block.Up, block.UpBias, _normed.Pointer, n, _feedForward.Pointer);
-        VisionKernels.GeluTanh(View(_feedForward, (long)n * f));
+        _rows.Run(n, t => VisionKernels.GeluTanh(_feedForward.Slice((long)t * f, f)));
         Project(block.Down, block.DownBias, _feedForward.Pointer, n, _residual.Pointer);
         TensorPrimitives.Add(View(_hidden, (long)n * d), View(_residual, (long)n * d), View(_hidden, (long)n * d));
     }
@@ -292,7 +291,7 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
         for (long start = 0; start < values; start += normWidth)
             VisionKernels.LayerNorm(_hidden.Slice(start, normWidth), merger.NormWeight, merger.NormBias, Config.NormEpsilon, _merged.Slice(start, normWidth));
         Project(merger.Fc1, merger.Fc1Bias, _merged.Pointer, tokens, _feedForward.Pointer);
-        VisionKernels.GeluTanh(View(_feedForward, (long)tokens * inner));
+        _rows.Run(tokens, t => VisionKernels.GeluTanh(_feedForward.Slice((long)t * inner, inner)));
         fixed (float* target = output)
             Project(merger.Fc2, merger.Fc2Bias, _feedForward.Pointer, tokens, target + column, Config.EmbeddingWidth);
     }
@@ -300,14 +299,28 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
     /// <summary>output[t] = W · input[t] + bias, rows of <paramref name="outputStride"/> values (default: W's row count).</summary>
     void Project(WeightTensor weights, float[] bias, float* input, int tokens, float* output, int outputStride = 0)
     {
-        int rows = (int)weights.RowCount;
-        if (outputStride == 0)
-            outputStride = rows;
-        _matMul.Multiply(weights, input, tokens, output, outputStride);
-        for (int t = 0; t < tokens; t++)
+        fixed (float* b = bias)
+            _matMul.Multiply(weights, input, tokens, output, outputStride == 0 ? (int)weights.RowCount : outputStride, b);
+    }
+
+    /// <summary>A per-row pass (norms, activations) split into blocks of rows across the pool.</summary>
+    sealed class RowBlocks(WorkerPool pool) : IParallelWork
+    {
+        const int RowsPerItem = 16;
+        Action<int>? _row;
+        int _count;
+
+        public void Run(int rows, Action<int> row)
         {
-            var row = new Span<float>(output + (long)t * outputStride, rows);
-            TensorPrimitives.Add(row, bias, row);
+            (_row, _count) = (row, rows);
+            pool.Run(this, (rows + RowsPerItem - 1) / RowsPerItem);
+            _row = null;
+        }
+
+        void IParallelWork.Execute(int item)
+        {
+            for (int row = item * RowsPerItem; row < Math.Min(_count, (item + 1) * RowsPerItem); row++)
+                _row!(row);
         }
     }
 

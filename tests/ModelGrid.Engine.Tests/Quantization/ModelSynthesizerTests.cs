@@ -2,6 +2,8 @@ using ModelGrid.Engine.Gguf;
 using ModelGrid.Engine.Models;
 using ModelGrid.Engine.Quantization;
 using ModelGrid.Engine.Tensors;
+using ModelGrid.Engine.Tests.Vision;
+using ModelGrid.Engine.Vision;
 
 namespace ModelGrid.Engine.Tests.Quantization;
 
@@ -110,6 +112,91 @@ public sealed class ModelSynthesizerTests : IDisposable
         Assert.InRange(mean, -0.005, 0.005);
         tensors["blk.0.attn_norm.weight"].ReadRow(0, row);
         Assert.All(row, v => Assert.InRange(v, 0.8f, 1.2f));
+    }
+
+    /// <summary>
+    /// The 0.8B tower narrowed to test size (about 100M weights otherwise) with its structure kept — patch and merge
+    /// sizes, temporal slices — plus a deepstack merger, which Qwen3-VL towers have and Qwen3.5's do not.
+    /// </summary>
+    static SynthesisPreset TinyVision()
+    {
+        var real = SynthesisPreset.Find("qwen35", "0.8b");
+        return real with
+        {
+            EmbeddingLength = 96,
+            Vision = real.Vision! with { Depth = 3, HiddenSize = 64, HeadCount = 2, FeedForwardLength = 128, PositionEmbeddings = 36, DeepstackIndexes = [1] },
+        };
+    }
+
+    [Theory]
+    [InlineData("F16")]
+    [InlineData("Q8_0")]
+    public void Synthesized_projector_loads_in_the_vision_encoder_with_the_preset_shape(string scheme)
+    {
+        var preset = TinyVision();
+        var shape = preset.Vision!;
+        string output = Path.Combine(_directory, $"mmproj-{scheme}.gguf");
+        ModelSynthesizer.SynthesizeProjector(preset, QuantizationScheme.Parse(scheme), output, seed: 5);
+
+        using (var file = GgufFile.Open(output))
+        {
+            Assert.Equal("clip", file.Architecture);
+            Assert.Equal("qwen3vl_merger", file.Metadata.TryGetString("clip.projector_type"));
+            Assert.Equal(shape.PositionSide * shape.PatchSize, file.Metadata.GetInteger("clip.vision.image_size"));
+            Assert.Equal(QuantizationScheme.Parse(scheme).FileType, file.Metadata.GetInteger("general.file_type"));
+            Assert.All(file.Tensors.Where(t => t.Dimensions.Length == 1), t => Assert.Equal(GgmlType.F32, t.Type));
+            Assert.Equal(QuantizationScheme.Parse(scheme).DefaultType, file.GetTensor("mm.0.weight").Type);
+            Assert.Equal(QuantizationScheme.Parse(scheme).DefaultType, file.GetTensor($"v.blk.{shape.Depth - 1}.attn_qkv.weight").Type);
+            Assert.Equal(GgmlType.F16, file.GetTensor("v.patch_embd.weight").Type);
+            Assert.Equal(GgmlType.F16, file.GetTensor("v.patch_embd.weight.1").Type);
+            Assert.Equal(GgmlType.F32, file.GetTensor("v.position_embd.weight").Type); // llama.cpp interpolates it in F32 only
+        }
+
+        using var encoder = VisionEncoder.Load(output, threads: 2);
+        var config = encoder.Config;
+        Assert.Equal("qwen3vl_merger", config.ProjectorType);
+        Assert.Equal(
+            (shape.Depth, shape.HiddenSize, shape.HeadCount, shape.FeedForwardLength, shape.PatchSize, shape.SpatialMergeSize, preset.EmbeddingLength),
+            (config.BlockCount, config.HiddenSize, config.HeadCount, config.FeedForwardLength, config.PatchSize, config.MergeSize, config.ProjectionDim));
+        Assert.Equal(shape.DeepstackIndexes, config.DeepstackBlocks);
+        Assert.Equal((float)preset.RmsEpsilon, config.NormEpsilon);
+
+        var image = encoder.Preprocess(VisionTestImages.Read("photo.png"));
+        var embedding = encoder.Encode(image);
+        Assert.Equal(image.GridWidth * image.GridHeight, embedding.TokenCount);
+        Assert.Equal(preset.EmbeddingLength * (1 + shape.DeepstackIndexes.Length), embedding.Width);
+        Assert.All(embedding.Embeddings, value => Assert.True(float.IsFinite(value)));
+        Assert.True(embedding.Embeddings.Max() > embedding.Embeddings.Min(), "random weights should give distinct embeddings");
+    }
+
+    [Theory]
+    [InlineData("0.8b")]
+    [InlineData("4b")]
+    public void Projector_metadata_carries_the_presets_vision_config(string name)
+    {
+        var preset = SynthesisPreset.Find("qwen35", name);
+        var shape = preset.Vision!;
+        var metadata = ModelSynthesizer.ProjectorMetadata(preset).ToDictionary();
+        Assert.Equal((uint)shape.Depth, metadata["clip.vision.block_count"]);
+        Assert.Equal((uint)shape.HiddenSize, metadata["clip.vision.embedding_length"]);
+        Assert.Equal((uint)shape.HeadCount, metadata["clip.vision.attention.head_count"]);
+        Assert.Equal((uint)shape.FeedForwardLength, metadata["clip.vision.feed_forward_length"]);
+        Assert.Equal((uint)shape.PatchSize, metadata["clip.vision.patch_size"]);
+        Assert.Equal((uint)shape.SpatialMergeSize, metadata["clip.vision.spatial_merge_size"]);
+        Assert.Equal((uint)preset.EmbeddingLength, metadata["clip.vision.projection_dim"]);
+        Assert.Equal(shape.Depth, ((bool[])metadata["clip.vision.is_deepstack_layers"]).Length);
+        var tensors = ModelSynthesizer.ProjectorTensors(preset, seed: 0).ToDictionary(t => t.Name);
+        Assert.Equal([shape.HiddenSize, shape.PositionEmbeddings], tensors["v.position_embd.weight"].Dimensions);
+        Assert.Equal([shape.MergedWidth, preset.EmbeddingLength], tensors["mm.2.weight"].Dimensions);
+        Assert.Equal(shape.Depth, tensors.Keys.Count(n => n.EndsWith(".attn_qkv.weight", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Projector_of_a_preset_without_a_vision_tower_is_refused_by_name()
+    {
+        var error = Assert.Throws<ArgumentException>(() => ModelSynthesizer.ProjectorMetadata(SynthesisPreset.Find("qwen3", "0.6b")).ToList());
+        Assert.Contains("qwen3 0.6b", error.Message);
+        Assert.Contains("qwen35 0.8b", error.Message);
     }
 
     [Fact]

@@ -61,4 +61,27 @@ public sealed unsafe class PatchMatMulTests
                 Assert.True(float.IsNaN(output[t * stride + r]), $"token {t}: column {r} past the rows was written");
         }
     }
+
+    /// <summary>The bias is added to every token's row, in the tiles and in the rows they leave over alike.</summary>
+    [Fact]
+    public void Adds_the_bias_to_every_row()
+    {
+        const int rows = 21, length = 16, tokens = 3;
+        var random = new Random(5);
+        var weights = Enumerable.Range(0, rows * length).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var input = Enumerable.Range(0, tokens * length).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        var bias = Enumerable.Range(0, rows).Select(i => 10f * i).ToArray();
+        var plain = new float[tokens * rows];
+        var biased = new float[tokens * rows];
+        using var pool = new WorkerPool(2);
+        var matMul = new PatchMatMul(pool);
+        fixed (float* w = weights, x = input, b = bias, y = plain, z = biased)
+        {
+            var tensor = new WeightTensor("w", GgmlType.F32, [length, rows], (byte*)w);
+            matMul.Multiply(tensor, x, tokens, y, rows);
+            matMul.Multiply(tensor, x, tokens, z, rows, b);
+        }
+        for (int i = 0; i < plain.Length; i++)
+            Assert.Equal(plain[i] + bias[i % rows], biased[i], 4);
+    }
 }
