@@ -23,25 +23,41 @@ public static unsafe class SmallMatrix
             return;
         fixed (float* pa = a, pb = b, pc = c)
         {
-            int i = 0;
-            if (Vector256.IsHardwareAccelerated)
+            if (!Vector256.IsHardwareAccelerated)
             {
-                for (; i + 4 <= m; i += 4)
-                {
-                    int depth = lowerTriangularA ? Math.Min(k, i + 4) : k;
-                    float* rowsA = pa + (long)i * lda;
-                    float* rowsC = pc + (long)i * ldc;
-                    int j = 0;
-                    for (; j + 16 <= n; j += 16)
-                        Block4x16(rowsA, lda, pb + j, ldb, rowsC + j, ldc, depth);
-                    for (; j + 8 <= n; j += 8)
-                        Block4x8(rowsA, lda, pb + j, ldb, rowsC + j, ldc, depth);
-                    if (j < n)
-                        MultiplyAddCore(rowsA, lda, pb + j, ldb, rowsC + j, ldc, 4, depth, n - j);
-                }
+                MultiplyAddCore(pa, lda, pb, ldb, pc, ldc, m, k, n);
+                return;
             }
-            for (; i < m; i++)
-                MultiplyAddCore(pa + (long)i * lda, lda, pb, ldb, pc + (long)i * ldc, ldc, 1, lowerTriangularA ? Math.Min(k, i + 1) : k, n);
+            // Column panels outside, rows inside: a panel of b (k × 16) stays in L1 while every row of a passes over it.
+            int j = 0;
+            for (; j + 16 <= n; j += 16)
+                Panel(pa, lda, pb + j, ldb, pc + j, ldc, m, k, lowerTriangularA, wide: true);
+            for (; j + 8 <= n; j += 8)
+                Panel(pa, lda, pb + j, ldb, pc + j, ldc, m, k, lowerTriangularA, wide: false);
+            if (j < n)
+                for (int i = 0; i < m; i++)
+                    MultiplyAddCore(pa + (long)i * lda, lda, pb + j, ldb, pc + (long)i * ldc + j, ldc, 1, lowerTriangularA ? Math.Min(k, i + 1) : k, n - j);
+        }
+    }
+
+    static void Panel(float* a, int lda, float* b, int ldb, float* c, int ldc, int m, int k, bool lowerTriangularA, bool wide)
+    {
+        int i = 0;
+        for (; i + 4 <= m; i += 4)
+        {
+            int depth = lowerTriangularA ? Math.Min(k, i + 4) : k;
+            if (wide)
+                Block4x16(a + (long)i * lda, lda, b, ldb, c + (long)i * ldc, ldc, depth);
+            else
+                Block4x8(a + (long)i * lda, lda, b, ldb, c + (long)i * ldc, ldc, depth);
+        }
+        for (; i < m; i++)
+        {
+            int depth = lowerTriangularA ? Math.Min(k, i + 1) : k;
+            if (wide)
+                Row16(a + (long)i * lda, b, ldb, c + (long)i * ldc, depth);
+            else
+                Row8(a + (long)i * lda, b, ldb, c + (long)i * ldc, depth);
         }
     }
 
@@ -109,6 +125,29 @@ public static unsafe class SmallMatrix
         (Vector256.Load(c + ldc) + c1).Store(c + ldc);
         (Vector256.Load(c + 2 * ldc) + c2).Store(c + 2 * ldc);
         (Vector256.Load(c + 3 * ldc) + c3).Store(c + 3 * ldc);
+    }
+
+    /// <summary>One row of c past the last block of four rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Row16(float* a, float* b, int ldb, float* c, int depth)
+    {
+        Vector256<float> low = default, high = default;
+        for (int p = 0; p < depth; p++, b += ldb)
+        {
+            var w = Vector256.Create(a[p]);
+            low = Vector256.FusedMultiplyAdd(w, Vector256.Load(b), low);
+            high = Vector256.FusedMultiplyAdd(w, Vector256.Load(b + 8), high);
+        }
+        Accumulate(c, low, high);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Row8(float* a, float* b, int ldb, float* c, int depth)
+    {
+        Vector256<float> sum = default;
+        for (int p = 0; p < depth; p++, b += ldb)
+            sum = Vector256.FusedMultiplyAdd(Vector256.Create(a[p]), Vector256.Load(b), sum);
+        (Vector256.Load(c) + sum).Store(c);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

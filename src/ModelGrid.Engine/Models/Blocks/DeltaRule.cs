@@ -31,21 +31,29 @@ public static unsafe class DeltaRule
     }
 
     /// <summary>
-    /// A run of c ≤ <see cref="DeltaRuleChunk.Capacity"/> tokens at once, in the WY form of flash-linear-attention's
+    /// A run of up to <see cref="DeltaRuleChunk.Capacity"/> tokens at once, in the WY form of flash-linear-attention's
     /// chunk_gated_delta_rule (as in Hugging Face's torch_chunk_gated_delta_rule): with G the cumulative log-decay
     /// within the run and D[i][j] = e^{Gᵢ−Gⱼ},
     /// T = (I − A)⁻¹ for A = −(βK)Kᵀ∘D strictly below the diagonal, U = T(βV), W = T(βK∘e^G), then
     /// V' = U − W·S, O = (Q∘e^G)·S + (QKᵀ∘D, lower with the diagonal)·V', S ← e^{G_last}·S + (K∘e^{G_last−G})ᵀV'.
     /// The token-by-token rank-one updates become products of small matrices. Reads the run's queries, keys, values,
     /// β and log-decays from <paramref name="chunk"/> (and overwrites them), updates <paramref name="state"/> and writes
-    /// the outputs (c × dv) to <see cref="DeltaRuleChunk.Outputs"/>.
+    /// the outputs (tokens × dv) to <see cref="DeltaRuleChunk.Outputs"/>.
     /// </summary>
-    public static void Chunk(DeltaRuleChunk chunk, int c, Span<float> state)
+    public static void Chunk(DeltaRuleChunk chunk, int tokens, Span<float> state)
     {
         int dk = chunk.KeyDim, dv = chunk.ValueDim, stride = dv + dk;
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(c, DeltaRuleChunk.Capacity);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(tokens, DeltaRuleChunk.Capacity);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
         if (state.Length != dk * dv)
             throw new ArgumentException($"the state holds {state.Length} values, not {dk}×{dv}", nameof(state));
+        // Padded to whole SIMD blocks with tokens of zero q, k, v, β and log-decay, which change neither S nor G_last.
+        int c = (tokens + 7) & ~7;
+        chunk.Queries.AsSpan(tokens * dk, (c - tokens) * dk).Clear();
+        chunk.Keys.AsSpan(tokens * dk, (c - tokens) * dk).Clear();
+        chunk.Values.AsSpan(tokens * dv, (c - tokens) * dv).Clear();
+        chunk.Beta.AsSpan(tokens, c - tokens).Clear();
+        chunk.LogDecays.AsSpan(tokens, c - tokens).Clear();
         Span<float> queries = chunk.Queries, keys = chunk.Keys, transposedKeys = chunk.TransposedKeys;
         Span<float> cumulative = chunk.LogDecays.AsSpan(0, c), beta = chunk.Beta;
         for (int i = 1; i < c; i++)
@@ -104,14 +112,17 @@ public static unsafe class DeltaRule
 }
 
 /// <summary>
-/// Buffers of one <see cref="DeltaRule.Chunk"/> call for heads of dk × dv: the caller fills the first c rows of
+/// Buffers of one <see cref="DeltaRule.Chunk"/> call for heads of dk × dv: the caller fills the first rows (one per token) of
 /// <see cref="Queries"/>, <see cref="Keys"/>, <see cref="Values"/> and the first c entries of <see cref="Beta"/> and
 /// <see cref="LogDecays"/>. One per thread; reused from chunk to chunk.
 /// </summary>
 public sealed class DeltaRuleChunk(int keyDim, int valueDim)
 {
-    /// <summary>Tokens per chunk, as in Hugging Face's torch_chunk_gated_delta_rule.</summary>
-    public const int Capacity = 64;
+    /// <summary>
+    /// Tokens per chunk, a multiple of 8. Hugging Face uses 64; on a CPU 16 is faster (measured with dk = dv = 128): the
+    /// C×C products grow with C while the three dk×dv products per token do not.
+    /// </summary>
+    public const int Capacity = 16;
 
     public int KeyDim => keyDim;
     public int ValueDim => valueDim;

@@ -69,7 +69,7 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
     : ITokenMixer, IParallelWork
 {
     /// <summary>Below this many tokens of one sequence, the recurrence is faster than the chunked form (measured).</summary>
-    public const int MinimumChunkTokens = 8;
+    public const int MinimumChunkTokens = 4;
 
     [ThreadStatic]
     static DeltaRuleChunk? t_chunk;
@@ -87,6 +87,9 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
     readonly List<(int Start, int Count, DeltaNetState State)> _runs = [];
     readonly Dictionary<SequenceState, int> _runOfSequence = [];
     int[] _rowOrder = [];
+
+    // conv1d weights by tap: [tap][channel] instead of the file's [channel][tap], so a tap is one row over the channels.
+    readonly float[] _tapMajorConvolution = TapMajor(weights.Convolution, shape);
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output)
     {
@@ -121,6 +124,13 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
     /// <summary>Bytes of one sequence's state for this layer.</summary>
     public long StateBytes => DeltaNetState.BytesFor(shape);
 
+    static float[] TapMajor(float[] convolution, GatedDeltaNetShape shape)
+    {
+        var tapMajor = new float[convolution.Length];
+        SmallMatrix.Transpose(convolution, shape.ConvKernel, tapMajor, shape.Channels, shape.ConvKernel);
+        return tapMajor;
+    }
+
     DeltaNetState State(int t) => _batch.Sequence(t).LayerState(layer, () => new DeltaNetState(shape));
 
     void GroupRowsBySequence()
@@ -150,39 +160,45 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
         _runOfSequence.Clear();
     }
     /// <summary>
-    /// Causal depthwise conv over [window; current] with SiLU for the channels of one q, k or v head, for every token
-    /// in order, then L2-normalizes the head for q and k.
+    /// Causal depthwise conv with SiLU for the channels of one q, k or v head, each sequence's tokens in order, then
+    /// L2-normalizes the head for q and k. Tap j of token i reads token i − (K−1) + j of its sequence, from the batch or,
+    /// before the first, from the sequence's window of earlier inputs; the window then moves on past the batch's tokens.
     /// </summary>
     void Convolve(int head)
     {
-        int channels = shape.Channels, taps = shape.ConvKernel;
+        int channels = shape.Channels, taps = shape.ConvKernel, history = taps - 1;
         bool isKeyOrQuery = head < 2 * shape.KeyHeads;
         int first = isKeyOrQuery ? head * shape.KeyDim : 2 * shape.KeyHeads * shape.KeyDim + (head - 2 * shape.KeyHeads) * shape.ValueDim;
         int width = isKeyOrQuery ? shape.KeyDim : shape.ValueDim;
         float* silu = stackalloc float[width];
-        for (int t = 0; t < _batch.Count; t++)
+        foreach (var (start, count, state) in _runs)
         {
-            float* current = _qkv.Pointer + (long)t * channels;
-            float* window = State(t).ConvolutionWindow.Pointer;
-            var result = new Span<float>(_convolved.Pointer + (long)t * channels + first, width);
-            for (int i = 0; i < width; i++)
+            var rows = _rowOrder.AsSpan(start, count);
+            float* window = state.ConvolutionWindow.Pointer + first;
+            for (int i = 0; i < count; i++)
             {
-                int c = first + i;
-                float sum = weights.Convolution[c * taps + taps - 1] * current[c];
-                for (int j = 0; j < taps - 1; j++)
-                    sum += weights.Convolution[c * taps + j] * window[(long)j * channels + c];
-                // The window moves on by one token for this channel.
-                for (int j = 0; j < taps - 2; j++)
-                    window[(long)j * channels + c] = window[(long)(j + 1) * channels + c];
-                if (taps > 1)
-                    window[(long)(taps - 2) * channels + c] = current[c];
-                result[i] = sum;
+                var result = new Span<float>(_convolved.Pointer + (long)rows[i] * channels + first, width);
+                result.Clear();
+                for (int j = 0; j < taps; j++)
+                {
+                    int source = i - history + j;
+                    float* input = source >= 0 ? _qkv.Pointer + (long)rows[source] * channels + first : window + (long)(history + source) * channels;
+                    var weight = _tapMajorConvolution.AsSpan(j * channels + first, width);
+                    TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(input, width), weight, result, result);
+                }
+                var gate = new Span<float>(silu, width);
+                TensorPrimitives.Sigmoid(result, gate);
+                TensorPrimitives.Multiply(result, gate, result);
+                if (isKeyOrQuery)
+                    L2Normalize(result);
             }
-            var gate = new Span<float>(silu, width);
-            TensorPrimitives.Sigmoid(result, gate);
-            TensorPrimitives.Multiply(result, gate, result);
-            if (isKeyOrQuery)
-                L2Normalize(result);
+            // Ascending rows: row r takes input count − K + 1 + r, from the batch or from the later window row r + count.
+            for (int r = 0; r < history; r++)
+            {
+                int source = count - history + r;
+                float* input = source >= 0 ? _qkv.Pointer + (long)rows[source] * channels + first : window + (long)(history + source) * channels;
+                new ReadOnlySpan<float>(input, width).CopyTo(new Span<float>(window + (long)r * channels, width));
+            }
         }
     }
 
@@ -217,13 +233,15 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
             }
         }
 
+        Span<float> silu = stackalloc float[dv];
         for (int t = 0; t < _batch.Count; t++)
         {
-            var output = new Span<float>(_mixed.Pointer + ((long)t * heads + valueHead) * dv, dv);
+            var output = new Span<float>(Output(t, valueHead), dv);
             Kernels.RmsNorm(output, weights.Norm, epsilon, output);
-            float* gate = _gate.Pointer + ((long)t * heads + valueHead) * dv;
-            for (int j = 0; j < dv; j++)
-                output[j] *= gate[j] / (1f + MathF.Exp(-gate[j]));
+            var gate = new ReadOnlySpan<float>(_gate.Pointer + ((long)t * heads + valueHead) * dv, dv);
+            TensorPrimitives.Sigmoid(gate, silu);
+            TensorPrimitives.Multiply(gate, silu, silu);
+            TensorPrimitives.Multiply(output, silu, output);
         }
     }
 
