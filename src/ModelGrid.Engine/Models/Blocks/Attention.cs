@@ -139,7 +139,9 @@ public sealed unsafe class Attention(
 
     /// <summary>
     /// One (block of rows, KV head): for each row and each query head of the group, softmax(q·K/√d)·V over positions
-    /// up to the row's own. Each cached key and value row is read once for the whole block and group.
+    /// up to the row's own. A block of several rows runs as two small matrix products per cache page (scores = Q·Kᵀ,
+    /// output = P·V), so each loaded key and value feeds a register tile of queries; a single row (decoding) takes one
+    /// dot product per position, which needs no transposed keys.
     /// </summary>
     void IParallelWork.Execute(int item)
     {
@@ -147,39 +149,105 @@ public sealed unsafe class Attention(
         int first = _blockStarts[block], rows = _blockStarts[block + 1] - first;
         int firstPosition = _batch.Position(first), length = firstPosition + rows;
         var cache = Cache(_batch.Sequence(first));
-        float scale = 1f / MathF.Sqrt(headDim);
         int queries = rows * group;
-
-        float[] rented = ArrayPool<float>.Shared.Rent(queries * length);
-        fixed (float* scores = rented)
+        float[] rented = ArrayPool<float>.Shared.Rent(queries * (length + headDim + valueDim) + headDim * KvCache.PagePositions);
+        fixed (float* scratch = rented)
         {
-            // Query (r, g) sees positions 0..firstPosition + r: row r of the block starts at key firstPosition + r.
-            for (int j = 0; j < length; j++)
-            {
-                float* key = cache.Key(j) + kvHead * headDim;
-                for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
-                {
-                    float* query = _query.Pointer + ((long)(first + r) * heads + kvHead * group) * headDim;
-                    for (int g = 0; g < group; g++)
-                        scores[(r * group + g) * length + j] = VectorMath.Dot(query + g * headDim, key, headDim) * scale;
-                }
-            }
+            float* scores = scratch;
+            if (rows >= MinRowsForMatrixForm)
+                ScoresByPages(scratch + queries * length, first, rows, kvHead, cache, length, scores);
+            else
+                ScoresByPositions(first, rows, kvHead, cache, firstPosition, length, scores);
+            // Row r sees positions 0..firstPosition + r; the scores past that (computed by the page products) weigh nothing.
             for (int r = 0; r < rows; r++)
                 for (int g = 0; g < group; g++)
-                    Kernels.Softmax(new Span<float>(scores + (r * group + g) * length, firstPosition + r + 1));
-            for (int r = 0; r < rows; r++)
-                new Span<float>(_mixed.Pointer + ((long)(first + r) * heads + kvHead * group) * valueDim, group * valueDim).Clear();
-            for (int j = 0; j < length; j++)
-            {
-                float* value = cache.Value(j) + kvHead * valueDim;
-                for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
                 {
-                    float* output = _mixed.Pointer + ((long)(first + r) * heads + kvHead * group) * valueDim;
-                    for (int g = 0; g < group; g++)
-                        VectorMath.MultiplyAdd(output + g * valueDim, value, scores[(r * group + g) * length + j], valueDim);
+                    var row = new Span<float>(scores + (r * group + g) * length, length);
+                    Kernels.Softmax(row[..(firstPosition + r + 1)]);
+                    row[(firstPosition + r + 1)..].Clear();
                 }
-            }
+            if (rows >= MinRowsForMatrixForm)
+                ValuesByPages(scratch + queries * length, first, rows, kvHead, cache, length, scores);
+            else
+                ValuesByPositions(first, rows, kvHead, cache, firstPosition, length, scores);
         }
         ArrayPool<float>.Shared.Return(rented);
+    }
+
+    // Below this many rows a block's queries are too few to pay for transposing each page of keys.
+    const int MinRowsForMatrixForm = 4;
+
+    float* GroupQueries(int token, int kvHead) => _query.Pointer + ((long)token * heads + kvHead * (heads / kvHeads)) * headDim;
+
+    float* GroupOutputs(int token, int kvHead) => _mixed.Pointer + ((long)token * heads + kvHead * (heads / kvHeads)) * valueDim;
+
+    /// <summary>scores (queries × length) = (Q/√d)·Kᵀ, page by page: each page of keys transposed once for all queries.</summary>
+    void ScoresByPages(float* scratch, int first, int rows, int kvHead, KvCache cache, int length, float* scores)
+    {
+        int group = heads / kvHeads, queries = rows * group, keyStride = kvHeads * headDim;
+        float* q = scratch, keys = scratch + queries * headDim;
+        for (int r = 0; r < rows; r++)
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(GroupQueries(first + r, kvHead), group * headDim), 1f / MathF.Sqrt(headDim),
+                new Span<float>(q + r * group * headDim, group * headDim));
+        new Span<float>(scores, queries * length).Clear();
+        for (int start = 0; start < length; start += KvCache.PagePositions)
+        {
+            int count = Math.Min(KvCache.PagePositions, length - start);
+            SmallMatrix.Transpose(new ReadOnlySpan<float>(cache.Key(start) + kvHead * headDim, (count - 1) * keyStride + headDim), keyStride,
+                new Span<float>(keys, headDim * count), count, headDim);
+            SmallMatrix.MultiplyAdd(new ReadOnlySpan<float>(q, queries * headDim), headDim, new ReadOnlySpan<float>(keys, headDim * count), count,
+                new Span<float>(scores + start, (queries - 1) * length + count), length, queries, headDim, count);
+        }
+    }
+
+    /// <summary>outputs = P·V, page by page, for the block's queries.</summary>
+    void ValuesByPages(float* scratch, int first, int rows, int kvHead, KvCache cache, int length, float* scores)
+    {
+        int group = heads / kvHeads, queries = rows * group, valueStride = kvHeads * valueDim;
+        float* output = scratch;
+        new Span<float>(output, queries * valueDim).Clear();
+        for (int start = 0; start < length; start += KvCache.PagePositions)
+        {
+            int count = Math.Min(KvCache.PagePositions, length - start);
+            SmallMatrix.MultiplyAdd(new ReadOnlySpan<float>(scores + start, (queries - 1) * length + count), length,
+                new ReadOnlySpan<float>(cache.Value(start) + kvHead * valueDim, (count - 1) * valueStride + valueDim), valueStride,
+                new Span<float>(output, queries * valueDim), valueDim, queries, count, valueDim);
+        }
+        for (int r = 0; r < rows; r++)
+            new ReadOnlySpan<float>(output + r * group * valueDim, group * valueDim).CopyTo(new Span<float>(GroupOutputs(first + r, kvHead), group * valueDim));
+    }
+
+    void ScoresByPositions(int first, int rows, int kvHead, KvCache cache, int firstPosition, int length, float* scores)
+    {
+        int group = heads / kvHeads;
+        float scale = 1f / MathF.Sqrt(headDim);
+        // Query (r, g) sees positions 0..firstPosition + r: row r of the block starts at key firstPosition + r.
+        for (int j = 0; j < length; j++)
+        {
+            float* key = cache.Key(j) + kvHead * headDim;
+            for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
+            {
+                float* query = GroupQueries(first + r, kvHead);
+                for (int g = 0; g < group; g++)
+                    scores[(r * group + g) * length + j] = VectorMath.Dot(query + g * headDim, key, headDim) * scale;
+            }
+        }
+    }
+
+    void ValuesByPositions(int first, int rows, int kvHead, KvCache cache, int firstPosition, int length, float* scores)
+    {
+        int group = heads / kvHeads;
+        for (int r = 0; r < rows; r++)
+            new Span<float>(GroupOutputs(first + r, kvHead), group * valueDim).Clear();
+        for (int j = 0; j < length; j++)
+        {
+            float* value = cache.Value(j) + kvHead * valueDim;
+            for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
+            {
+                float* output = GroupOutputs(first + r, kvHead);
+                for (int g = 0; g < group; g++)
+                    VectorMath.MultiplyAdd(output + g * valueDim, value, scores[(r * group + g) * length + j], valueDim);
+            }
+        }
     }
 }
