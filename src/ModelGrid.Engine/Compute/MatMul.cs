@@ -79,11 +79,24 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
 
     void Encode(ActivationEncoding encoding, float* input, int tokens, int columns)
     {
-        int stride = RowKernels.EncodedActivationBytes(encoding, columns);
-        var buffer = _encoded[(int)encoding];
-        buffer.EnsureCapacity((long)stride * tokens);
-        for (int t = 0; t < tokens; t++)
-            RowKernels.EncodeActivations(encoding, new ReadOnlySpan<float>(input + (long)t * columns, columns), buffer.Slice((long)t * stride, stride));
+        _encoding = encoding;
+        _input = input;
+        _encodeColumns = columns;
+        _encoded[(int)encoding].EnsureCapacity((long)RowKernels.EncodedActivationBytes(encoding, columns) * tokens);
+        pool.RunRanges(tokens, 4, _encodeRows ??= EncodeRows);
+    }
+
+    ActivationEncoding _encoding;
+    float* _input;
+    int _encodeColumns;
+    RangeStep? _encodeRows;
+
+    void EncodeRows(int first, int count)
+    {
+        int columns = _encodeColumns, stride = RowKernels.EncodedActivationBytes(_encoding, columns);
+        var buffer = _encoded[(int)_encoding];
+        for (int t = first; t < first + count; t++)
+            RowKernels.EncodeActivations(_encoding, new ReadOnlySpan<float>(_input + (long)t * columns, columns), buffer.Slice((long)t * stride, stride));
     }
 
     void IParallelWork.Execute(int item)

@@ -6,6 +6,9 @@ public interface IParallelWork
     void Execute(int item);
 }
 
+/// <summary>A step applied to the items first..first+count-1 (e.g. the rows of a prompt batch).</summary>
+public delegate void RangeStep(int first, int count);
+
 /// <summary>
 /// A fixed set of threads that stay alive for the model's lifetime. One decode step issues hundreds of small
 /// parallel loops, so threads spin briefly between them instead of sleeping, and items are claimed from a shared
@@ -35,6 +38,42 @@ public sealed class WorkerPool : IDisposable
     }
 
     public int ThreadCount { get; }
+
+    /// <summary>
+    /// Runs <paramref name="step"/> over items 0..count-1 in one contiguous range per thread: the row-wise steps of a
+    /// prompt batch (norms, activation functions, RoPE) that are too cheap to split finer. Fewer items than
+    /// <paramref name="minPerRange"/> per thread run on the calling thread, as a decode step's single row does.
+    /// </summary>
+    public void RunRanges(int count, int minPerRange, RangeStep step)
+    {
+        int ranges = Math.Min(ThreadCount, count / Math.Max(1, minPerRange));
+        if (ranges <= 1)
+        {
+            step(0, count);
+            return;
+        }
+        var work = _rangeWork ??= new RangeWork();
+        work.Step = step;
+        work.Count = count;
+        work.PerRange = (count + ranges - 1) / ranges;
+        Run(work, ranges);
+        work.Step = null;
+    }
+
+    RangeWork? _rangeWork;
+
+    sealed class RangeWork : IParallelWork
+    {
+        public RangeStep? Step;
+        public int Count;
+        public int PerRange;
+
+        public void Execute(int item)
+        {
+            int first = item * PerRange;
+            Step!(first, Math.Min(PerRange, Count - first));
+        }
+    }
 
     /// <summary>Runs items 0..count-1 across the pool and the calling thread; returns when all are done.</summary>
     public void Run(IParallelWork work, int count)

@@ -25,6 +25,8 @@ public sealed unsafe class DecoderModel : IDisposable
     readonly NativeBuffer<float> _normed = new();
     readonly NativeBuffer<float> _delta = new();
     readonly object _forwardLock = new();
+    readonly RangeStep _normalizeRows;
+    readonly RangeStep _addResidualRows;
 
     public DecoderModel(string architecture, int contextLength, WeightTensor embeddings, IEnumerable<DecoderLayer> layers,
         float[] outputNorm, WeightTensor output, float normEpsilon, int threads)
@@ -38,6 +40,8 @@ public sealed unsafe class DecoderModel : IDisposable
         _normEpsilon = normEpsilon;
         _matMul = new MatMul(new WorkerPool(threads));
         _context = new ForwardContext(_matMul);
+        _normalizeRows = NormalizeRows;
+        _addResidualRows = AddResidualRows;
         EmbeddingLength = embeddings.RowLength;
         RecurrentStateBytes = _layers.Sum(layer => layer.Mixer is GatedDeltaNet recurrent ? recurrent.StateBytes : 0);
         VocabSize = (int)output.RowCount;
@@ -153,14 +157,26 @@ public sealed unsafe class DecoderModel : IDisposable
 
     void Normalize(float[] weight, int n)
     {
-        for (int t = 0; t < n; t++)
-            Kernels.RmsNorm(Row(_x, t), weight, _normEpsilon, Row(_normed, t));
+        _normWeight = weight;
+        _matMul.Pool.RunRanges(n, RowsPerRange, _normalizeRows);
     }
 
-    void AddResidual(int n)
+    // Row-wise steps split across threads only for prompt batches: a few rows cost less than waking the pool.
+    const int RowsPerRange = 8;
+    float[] _normWeight = [];
+
+    void NormalizeRows(int first, int count)
     {
-        var x = _x.Slice(0, n * EmbeddingLength);
-        TensorPrimitives.Add(x, _delta.Slice(0, n * EmbeddingLength), x);
+        for (int t = first; t < first + count; t++)
+            Kernels.RmsNorm(Row(_x, t), _normWeight, _normEpsilon, Row(_normed, t));
+    }
+
+    void AddResidual(int n) => _matMul.Pool.RunRanges(n, RowsPerRange, _addResidualRows);
+
+    void AddResidualRows(int first, int count)
+    {
+        var x = _x.Slice((long)first * EmbeddingLength, count * EmbeddingLength);
+        TensorPrimitives.Add(x, _delta.Slice((long)first * EmbeddingLength, count * EmbeddingLength), x);
     }
 
     public void Dispose()

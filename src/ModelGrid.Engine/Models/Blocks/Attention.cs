@@ -61,27 +61,11 @@ public sealed unsafe class Attention(
         if (weights.GatedOutput)
             SplitGatedQuery(n);
 
-        for (int t = 0; t < n; t++)
-        {
-            var q = _query.Slice((long)t * qWidth, qWidth);
-            var k = _key.Slice((long)t * kWidth, kWidth);
-            var v = _value.Slice((long)t * vWidth, vWidth);
-            if (weights.QueryBias is { } qb) TensorPrimitives.Add(q, qb, q);
-            if (weights.KeyBias is { } kb) TensorPrimitives.Add(k, kb, k);
-            if (weights.ValueBias is { } vb) TensorPrimitives.Add(v, vb, v);
-            if (weights.QueryNorm is { } qn) NormalizeHeads(q, qn);
-            if (weights.KeyNorm is { } kn) NormalizeHeads(k, kn);
-            int position = batch.Position(t);
-            rope.Apply(q, headDim, batch.RopePosition(t));
-            rope.Apply(k, headDim, batch.RopePosition(t));
-
-            var cache = Cache(batch.Sequence(t));
-            cache.EnsurePosition(position);
-            k.CopyTo(new Span<float>(cache.Key(position), kWidth));
-            v.CopyTo(new Span<float>(cache.Value(position), vWidth));
-        }
-
         _batch = batch;
+        // Cache pages come from a shared pool, so they are taken here; the rows then run in parallel.
+        for (int t = 0; t < n; t++)
+            Cache(batch.Sequence(t)).EnsurePosition(batch.Position(t));
+        context.Pool.RunRanges(n, 4, _prepareRows ??= PrepareRows);
         PlanBlocks(batch);
         context.Pool.Run(this, (_blockStarts.Count - 1) * kvHeads);
         _batch = null!;
@@ -93,6 +77,32 @@ public sealed unsafe class Attention(
             TensorPrimitives.Multiply(mixed, gate, mixed);
         }
         context.MatMul.Multiply(weights.Output, _mixed, n, output);
+    }
+
+    RangeStep? _prepareRows;
+
+    /// <summary>Biases, q/k norms and RoPE of rows first..first+count-1, and their keys and values into the cache.</summary>
+    void PrepareRows(int first, int count)
+    {
+        int qWidth = heads * headDim, kWidth = kvHeads * headDim, vWidth = kvHeads * valueDim;
+        for (int t = first; t < first + count; t++)
+        {
+            var q = _query.Slice((long)t * qWidth, qWidth);
+            var k = _key.Slice((long)t * kWidth, kWidth);
+            var v = _value.Slice((long)t * vWidth, vWidth);
+            if (weights.QueryBias is { } qb) TensorPrimitives.Add(q, qb, q);
+            if (weights.KeyBias is { } kb) TensorPrimitives.Add(k, kb, k);
+            if (weights.ValueBias is { } vb) TensorPrimitives.Add(v, vb, v);
+            if (weights.QueryNorm is { } qn) NormalizeHeads(q, qn);
+            if (weights.KeyNorm is { } kn) NormalizeHeads(k, kn);
+            int position = _batch.Position(t);
+            rope.Apply(q, headDim, _batch.RopePosition(t));
+            rope.Apply(k, headDim, _batch.RopePosition(t));
+
+            var cache = Cache(_batch.Sequence(t));
+            k.CopyTo(new Span<float>(cache.Key(position), kWidth));
+            v.CopyTo(new Span<float>(cache.Value(position), vWidth));
+        }
     }
 
     /// <summary>Splits the per-head interleaved [q_0 | g_0 | q_1 | g_1 …] projection into queries and gates.</summary>

@@ -4,9 +4,20 @@ using ModelGrid.Engine.Tensors;
 namespace ModelGrid.Engine.Models.Blocks;
 
 /// <summary>down(silu(gate·x) ⊙ up·x): the Qwen MLP, also each expert of a mixture.</summary>
-public sealed unsafe class SwiGluFeedForward(WeightTensor gate, WeightTensor up, WeightTensor down) : IFeedForward
+public sealed unsafe class SwiGluFeedForward : IFeedForward
 {
-    public int HiddenLength => (int)gate.RowCount;
+    readonly WeightTensor _gate, _up, _down;
+    readonly RangeStep _activateRows;
+    float* _gateValues;
+    float* _upValues;
+
+    public SwiGluFeedForward(WeightTensor gate, WeightTensor up, WeightTensor down)
+    {
+        (_gate, _up, _down) = (gate, up, down);
+        _activateRows = ActivateRows;
+    }
+
+    public int HiddenLength => (int)_gate.RowCount;
 
     public void Forward(ForwardContext context, NativeBuffer<float> input, NativeBuffer<float> output) =>
         Forward(context, input.Pointer, context.Tokens, output.Pointer);
@@ -19,8 +30,17 @@ public sealed unsafe class SwiGluFeedForward(WeightTensor gate, WeightTensor up,
         int hidden = HiddenLength;
         gateValues.EnsureCapacity((long)tokens * hidden);
         upValues.EnsureCapacity((long)tokens * hidden);
-        matMul.Multiply(input, tokens, new MatMulTarget(gate, gateValues), new MatMulTarget(up, upValues));
-        Kernels.SiluMultiply(new Span<float>(gateValues.Pointer, tokens * hidden), new ReadOnlySpan<float>(upValues.Pointer, tokens * hidden));
-        matMul.Multiply(down, gateValues.Pointer, tokens, output, (int)down.RowCount);
+        matMul.Multiply(input, tokens, new MatMulTarget(_gate, gateValues), new MatMulTarget(_up, upValues));
+        _gateValues = gateValues.Pointer;
+        _upValues = upValues.Pointer;
+        context.Pool.RunRanges(tokens, 4, _activateRows);
+        matMul.Multiply(_down, gateValues.Pointer, tokens, output, (int)_down.RowCount);
+    }
+
+    void ActivateRows(int first, int count)
+    {
+        long start = (long)first * HiddenLength;
+        int length = count * HiddenLength;
+        Kernels.SiluMultiply(new Span<float>(_gateValues + start, length), new ReadOnlySpan<float>(_upValues + start, length));
     }
 }
