@@ -158,7 +158,7 @@ namespace ModelGrid.HubBench
                 new("tag (`filter=`)", () => $"api/models?filter={Escaped(Pick(tags))}"),
                 new("base_model of a popular base", () => $"api/models?base_model={Escaped(PopularBase().Name.ToString())}"),
                 new("text + tag, by likes", () => $"api/models?search={Escaped(Pick(words))}&filter={Escaped(Pick(tags))}&sort=likes"),
-                new("descendants of a popular base (all depths)", () => $"api/models/{Name(PopularBase())}/lineage?direction=descendants"),
+                new("descendants of a popular base (all depths, first page of 100)", () => $"api/models/{Name(PopularBase())}/lineage?direction=descendants"),
                 new("ancestry of a deep leaf", () => $"api/models/{Name(Pick(deepLeaves))}/lineage?direction=ancestors"),
             ];
         }

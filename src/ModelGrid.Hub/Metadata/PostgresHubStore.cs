@@ -91,12 +91,29 @@ public sealed class PostgresHubStore : IHubStore
         (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main')
         """;
 
+    // pg_trgm (in PostgreSQL's contrib, which Debian's server package includes) lets ILIKE '%term%' use an index; it is
+    // a trusted extension, so a user who may create objects in the database may add it. Without it search still works,
+    // by scanning.
+    const string TrigramIndex = """
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+        CREATE INDEX IF NOT EXISTS repos_full_name_trgm ON repos USING gin (full_name gin_trgm_ops);
+        """;
+
     public async Task InitializeAsync(CancellationToken ct)
     {
         await using var db = await _dataSource.OpenConnectionAsync(ct);
         await using var tx = await db.BeginTransactionAsync(ct);
         await ExecuteAsync(db, tx, "SELECT pg_advisory_xact_lock(@key)", ct, ("key", SchemaLockKey));
         await ExecuteAsync(db, tx, Schema, ct);
+        await tx.SaveAsync("trigram", ct);
+        try
+        {
+            await ExecuteAsync(db, tx, TrigramIndex, ct);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.UndefinedFile or PostgresErrorCodes.FeatureNotSupported)
+        {
+            await tx.RollbackAsync("trigram", ct);
+        }
         await tx.CommitAsync(ct);
     }
 
@@ -331,7 +348,7 @@ public sealed class PostgresHubStore : IHubStore
     }
 
     // A model reached along several paths is reported once, at its smallest depth.
-    public Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, int maxDepth, CancellationToken ct) =>
+    public Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, LineagePage page, CancellationToken ct) =>
         QueryAsync("""
             WITH RECURSIVE ancestors(model, relation, depth, via) AS (
                 SELECT b.base_name, b.relation, 1, r.full_name
@@ -343,12 +360,12 @@ public sealed class PostgresHubStore : IHubStore
             SELECT model, relation, depth, via FROM (
                 SELECT DISTINCT ON (lower(model)) model, relation, depth, via FROM ancestors
                 ORDER BY lower(model), depth, via) nearest
-            ORDER BY depth, lower(model) COLLATE "C"
-            """, ReadEdge, ct, ("model", Fold(model)), ("maxDepth", maxDepth));
+            ORDER BY depth, lower(model) COLLATE "C" LIMIT @limit OFFSET @offset
+            """, ReadEdge, ct, ("model", Fold(model)), ("maxDepth", page.MaxDepth), ("limit", page.Limit), ("offset", page.Offset));
 
     // The worktable's row estimate makes the planner merge-join the whole repo_bases index on every step; the
     // LATERAL subquery (kept apart by OFFSET 0) makes each step an index lookup per model reached instead.
-    public Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, int maxDepth, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
+    public Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, LineagePage page, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
     {
         var visibility = Visibility(visibleNamespaces);
         return QueryAsync($"""
@@ -366,8 +383,8 @@ public sealed class PostgresHubStore : IHubStore
             SELECT model, relation, depth, via FROM (
                 SELECT DISTINCT ON (lower(model)) model, relation, depth, via FROM descendants
                 ORDER BY lower(model), depth, via) nearest
-            ORDER BY depth, lower(model) COLLATE "C"
-            """, ReadEdge, ct, [("model", Fold(model)), ("maxDepth", maxDepth), .. visibility.Args]);
+            ORDER BY depth, lower(model) COLLATE "C" LIMIT @limit OFFSET @offset
+            """, ReadEdge, ct, [("model", Fold(model)), ("maxDepth", page.MaxDepth), ("limit", page.Limit), ("offset", page.Offset), .. visibility.Args]);
     }
 
     public async Task AddDownloadAsync(long repoId, CancellationToken ct)

@@ -45,6 +45,9 @@ public sealed record RepoRecord(
 /// <summary>One step of a lineage walk: <paramref name="Model"/> is reached from <paramref name="Via"/> at <paramref name="Depth"/>.</summary>
 public sealed record LineageEdge(string Model, string Relation, int Depth, string Via);
 
+/// <summary>Which part of a lineage walk to return: edges up to <paramref name="MaxDepth"/>, ordered by depth then id, paged.</summary>
+public sealed record LineagePage(int MaxDepth, int Limit, int Offset);
+
 public enum ModelSort { Downloads, Likes, LastModified, CreatedAt, Id, Parameters }
 
 /// <summary>A search over models; every criterion given must hold.</summary>

@@ -7,7 +7,7 @@ namespace ModelGrid.Hub.Metadata;
 /// <summary>The embedded metadata store: one SQLite file in WAL mode, no set-up.</summary>
 public sealed class SqliteHubStore(string databasePath) : IHubStore
 {
-    const int SchemaVersion = 1;
+    const int SchemaVersion = 2;
     readonly string _connectionString = new SqliteConnectionStringBuilder
     {
         DataSource = databasePath,
@@ -17,7 +17,6 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
     }.ToString();
 
     const string Schema = """
-        PRAGMA journal_mode = WAL;
         CREATE TABLE IF NOT EXISTS repos (
             id INTEGER PRIMARY KEY,
             namespace TEXT NOT NULL COLLATE NOCASE,
@@ -31,9 +30,13 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             license TEXT, pipeline_tag TEXT, library_name TEXT, architecture TEXT, model_type TEXT,
             num_parameters INTEGER, tensor_types TEXT, tags TEXT, card_data TEXT);
         CREATE INDEX IF NOT EXISTS repos_namespace ON repos(namespace);
-        CREATE INDEX IF NOT EXISTS repos_downloads ON repos(downloads DESC);
-        CREATE INDEX IF NOT EXISTS repos_likes ON repos(likes DESC);
-        CREATE INDEX IF NOT EXISTS repos_last_modified ON repos(last_modified DESC);
+        CREATE INDEX IF NOT EXISTS repos_downloads_id ON repos(downloads DESC, id DESC);
+        CREATE INDEX IF NOT EXISTS repos_likes_id ON repos(likes DESC, id DESC);
+        CREATE INDEX IF NOT EXISTS repos_last_modified_id ON repos(last_modified DESC, id DESC);
+        CREATE VIRTUAL TABLE IF NOT EXISTS repos_fts USING fts5(full_name, content='repos', content_rowid='id', tokenize='trigram');
+        CREATE TRIGGER IF NOT EXISTS repos_fts_insert AFTER INSERT ON repos BEGIN
+            INSERT INTO repos_fts (rowid, full_name) VALUES (new.id, new.full_name);
+        END;
         CREATE TABLE IF NOT EXISTS commits (
             repo_id INTEGER NOT NULL REFERENCES repos(id),
             id TEXT NOT NULL, parent_id TEXT, title TEXT NOT NULL, message TEXT NOT NULL,
@@ -68,11 +71,28 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main')
         """;
 
+    // Version 1 had sort indexes without the id tie-break (so a sort on a column with many ties, as downloads = 0,
+    // read and sorted every tie) and no trigram index of names.
+    const string MigrateFromVersion1 = """
+        DROP INDEX IF EXISTS repos_downloads;
+        DROP INDEX IF EXISTS repos_likes;
+        DROP INDEX IF EXISTS repos_last_modified;
+        INSERT INTO repos_fts (repos_fts) VALUES ('rebuild');
+        """;
+
     public async Task InitializeAsync(CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
-        await ExecuteAsync(db, null, Schema, ct);
-        await ExecuteAsync(db, null, $"PRAGMA user_version = {SchemaVersion}", ct);
+        await ExecuteAsync(db, null, "PRAGMA journal_mode = WAL", ct);
+        await using var tx = BeginWrite(db);
+        var version = await ScalarAsync(db, tx, "PRAGMA user_version", ct);
+        await ExecuteAsync(db, tx, Schema, ct);
+        if (version < SchemaVersion)
+        {
+            await ExecuteAsync(db, tx, MigrateFromVersion1, ct);
+            await ExecuteAsync(db, tx, $"PRAGMA user_version = {SchemaVersion}", ct);
+        }
+        await tx.CommitAsync(ct);
     }
 
     async Task<SqliteConnection> OpenAsync(CancellationToken ct)
@@ -136,6 +156,8 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             Tags = JsonSerializer.Deserialize<List<string>>(NullableString(r, 15) ?? "[]")!,
             CardDataJson = NullableString(r, 16),
         });
+
+    static LineageEdge ReadEdge(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3));
 
     static CommitRecord ReadCommit(SqliteDataReader r) =>
         new(r.GetString(0), NullableString(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), FromUnix(r.GetInt64(5)));
@@ -287,27 +309,41 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             """, ct, ("$repo", repoId), ("$kind", (int)reference.Kind), ("$name", reference.Name), ("$commit", reference.CommitId)) == 1;
     }
 
+    // A criterion matching fewer rows than this is cheapest as the starting point: fetch its rows, check the rest,
+    // sort. When every criterion matches more, walking the sort index and checking each row finds a page sooner.
+    const int SmallCandidateSet = 4000;
+
     public async Task<IReadOnlyList<RepoRecord>> SearchAsync(ModelQuery query, CancellationToken ct)
     {
         var where = new List<string>();
         var args = new List<(string, object?)>();
+        // Each indexed criterion, as a query of the ids it matches.
+        var candidates = new List<string>();
         var visible = query.VisibleNamespaces.Select((ns, i) => $"$visible{i}").ToList();
         where.Add(visible.Count == 0 ? "r.private = 0" : $"(r.private = 0 OR r.namespace IN ({string.Join(", ", visible)}))");
         args.AddRange(query.VisibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns)));
         if (!string.IsNullOrEmpty(query.Search))
         {
+            // LIKE decides (ASCII case folding, as NOCASE and PostgreSQL's store); the trigram index only narrows.
             where.Add(@"r.full_name LIKE $search ESCAPE '\'");
             args.Add(("$search", "%" + query.Search.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%"));
+            if (query.Search.Length >= 3 && System.Text.Ascii.IsValid(query.Search))
+            {
+                candidates.Add("SELECT rowid AS id FROM repos_fts WHERE repos_fts MATCH $phrase");
+                args.Add(("$phrase", "\"" + query.Search.Replace("\"", "\"\"") + "\""));
+            }
         }
         if (!string.IsNullOrEmpty(query.Author))
         {
             where.Add("r.namespace = $author");
             args.Add(("$author", query.Author));
+            candidates.Add("SELECT id FROM repos WHERE namespace = $author");
         }
         for (var i = 0; i < query.Tags.Count; i++)
         {
             where.Add($"EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = $tag{i} AND t.repo_id = r.id)");
             args.Add(($"$tag{i}", query.Tags[i]));
+            candidates.Add($"SELECT repo_id AS id FROM repo_tags WHERE tag = $tag{i}");
         }
         var column = query.Sort switch
         {
@@ -319,16 +355,33 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             _ => "r.downloads",
         };
         var direction = query.Descending ? "DESC" : "ASC";
+        await using var db = await OpenAsync(ct);
+        var from = "repos r";
+        if (await SmallestCandidateSetAsync(db, candidates, [.. args], ct) is { } smallest)
+            from = $"({smallest}) c CROSS JOIN repos r ON r.id = c.id";  // CROSS JOIN: SQLite keeps this order
         args.Add(("$limit", query.Limit));
         args.Add(("$offset", query.Offset));
-        await using var db = await OpenAsync(ct);
         return await QueryAsync(db, $"""
-            SELECT {RepoColumns} FROM repos r WHERE {string.Join(" AND ", where)}
+            SELECT {RepoColumns} FROM {from} WHERE {string.Join(" AND ", where)}
             ORDER BY {column} {direction}, r.id {direction} LIMIT $limit OFFSET $offset
             """, ReadRepo, ct, [.. args]);
     }
 
-    public async Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, int maxDepth, CancellationToken ct)
+    /// <summary>The candidate query with the fewest rows if it has fewer than <see cref="SmallCandidateSet"/>, else null.</summary>
+    static async Task<string?> SmallestCandidateSetAsync(SqliteConnection db, List<string> candidates, (string, object?)[] args, CancellationToken ct)
+    {
+        string? smallest = null;
+        long fewest = SmallCandidateSet;
+        foreach (var candidate in candidates)
+        {
+            var count = await ScalarAsync(db, null, $"SELECT count(*) FROM ({candidate} LIMIT {fewest})", ct, args);
+            if (count < fewest)
+                (smallest, fewest) = (candidate, count);
+        }
+        return smallest;
+    }
+
+    public async Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, LineagePage page, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
         return await QueryAsync(db, """
@@ -340,11 +393,11 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
                 FROM ancestors a JOIN repos r ON r.full_name = a.model JOIN repo_bases b ON b.repo_id = r.id
                 WHERE a.depth < $maxDepth)
             SELECT model, relation, MIN(depth), via FROM ancestors GROUP BY model ORDER BY MIN(depth), model
-            """, r => new LineageEdge(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3)), ct,
-            ("$model", model), ("$maxDepth", maxDepth));
+            LIMIT $limit OFFSET $offset
+            """, ReadEdge, ct, ("$model", model), ("$maxDepth", page.MaxDepth), ("$limit", page.Limit), ("$offset", page.Offset));
     }
 
-    public async Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, int maxDepth, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
+    public async Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, LineagePage page, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
     {
         var visible = visibleNamespaces.Select((_, i) => $"$visible{i}").ToList();
         var visibility = visible.Count == 0 ? "r.private = 0" : $"(r.private = 0 OR r.namespace IN ({string.Join(", ", visible)}))";
@@ -358,8 +411,9 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
                 FROM descendants d JOIN repo_bases b ON b.base_name = d.model JOIN repos r ON r.id = b.repo_id
                 WHERE d.depth < $maxDepth AND {visibility})
             SELECT model, relation, MIN(depth), via FROM descendants GROUP BY model ORDER BY MIN(depth), model
-            """, r => new LineageEdge(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3)), ct,
-            [("$model", model), ("$maxDepth", maxDepth), .. visibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns))]);
+            LIMIT $limit OFFSET $offset
+            """, ReadEdge, ct,
+            [("$model", model), ("$maxDepth", page.MaxDepth), ("$limit", page.Limit), ("$offset", page.Offset), .. visibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns))]);
     }
 
     public async Task AddDownloadAsync(long repoId, CancellationToken ct)
