@@ -106,6 +106,7 @@ public sealed class HubServer : IAsyncDisposable
         var app = builder.Build();
         app.Use(HandleErrorsAsync);
         ReadEndpoints.Map(app);
+        ModelScopeEndpoints.Map(app);
         WriteEndpoints.Map(app);
         await app.StartAsync(ct);
         return new HubServer(app, services);

@@ -124,7 +124,7 @@ static class ReadEndpoints
         return HubRequest.Json(new JsonArray([.. entries.OrderBy(e => (string)e["path"]!, StringComparer.Ordinal)]));
     }
 
-    static IEnumerable<string> DirectoriesBetween(string prefix, string path)
+    public static IEnumerable<string> DirectoriesBetween(string prefix, string path)
     {
         for (var slash = path.IndexOf('/', prefix.Length); slash >= 0; slash = path.IndexOf('/', slash + 1))
             yield return path[..slash];
@@ -191,8 +191,14 @@ static class ReadEndpoints
     static async Task<IResult> ResolveAsync(HttpContext context, string ns, string name, string rev, string? path)
     {
         var (repo, _) = await context.ReadableRepoAsync(ns, name);
+        var resolved = await context.Hub().Repos.ResolveAsync(repo, rev, context.RequestAborted);
+        return await FileAsync(context, repo, resolved, rev, path);
+    }
+
+    /// <summary>A file of a revision with the Hub's headers, ranges and conditional requests; counted as a download when it is one.</summary>
+    public static async Task<IResult> FileAsync(HttpContext context, RepoRecord repo, ResolvedRevision resolved, string rev, string? path)
+    {
         var hub = context.Hub();
-        var resolved = await hub.Repos.ResolveAsync(repo, rev, context.RequestAborted);
         var filePath = RepoPath.Validate(path);
         var file = await hub.Store.FindFileAsync(repo.Id, resolved.Commit.Id, filePath, context.RequestAborted)
             ?? throw HubException.EntryNotFound(repo.Name.ToString(), rev, filePath);

@@ -28,7 +28,7 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             downloads INTEGER NOT NULL DEFAULT 0,
             likes INTEGER NOT NULL DEFAULT 0,
             license TEXT, pipeline_tag TEXT, library_name TEXT, architecture TEXT, model_type TEXT,
-            num_parameters INTEGER, tensor_types TEXT, tags TEXT, card_data TEXT);
+            num_parameters INTEGER, tensor_types TEXT, tags TEXT, card_data TEXT, gguf TEXT);
         CREATE INDEX IF NOT EXISTS repos_namespace ON repos(namespace);
         CREATE INDEX IF NOT EXISTS repos_downloads_id ON repos(downloads DESC, id DESC);
         CREATE INDEX IF NOT EXISTS repos_likes_id ON repos(likes DESC, id DESC);
@@ -68,12 +68,13 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         r.id, r.namespace, r.name, r.private, r.created_at, r.last_modified, r.downloads, r.likes,
         r.license, r.pipeline_tag, r.library_name, r.architecture, r.model_type, r.num_parameters,
         r.tensor_types, r.tags, r.card_data,
-        (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main')
+        (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main'), r.gguf
         """;
 
     // Version 1 had sort indexes without the id tie-break (so a sort on a column with many ties, as downloads = 0,
-    // read and sorted every tie) and no trigram index of names.
+    // read and sorted every tie), no trigram index of names and no GGUF header summary.
     const string MigrateFromVersion1 = """
+        ALTER TABLE repos ADD COLUMN gguf TEXT;
         DROP INDEX IF EXISTS repos_downloads;
         DROP INDEX IF EXISTS repos_likes;
         DROP INDEX IF EXISTS repos_last_modified;
@@ -87,11 +88,11 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         await using var tx = BeginWrite(db);
         var version = await ScalarAsync(db, tx, "PRAGMA user_version", ct);
         await ExecuteAsync(db, tx, Schema, ct);
-        if (version < SchemaVersion)
-        {
+        // Version 0 is a database just created by Schema.
+        if (version == 1)
             await ExecuteAsync(db, tx, MigrateFromVersion1, ct);
+        if (version < SchemaVersion)
             await ExecuteAsync(db, tx, $"PRAGMA user_version = {SchemaVersion}", ct);
-        }
         await tx.CommitAsync(ct);
     }
 
@@ -152,9 +153,10 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             Architecture = NullableString(r, 11),
             ModelType = NullableString(r, 12),
             ParameterCount = r.IsDBNull(13) ? null : r.GetInt64(13),
-            TensorTypes = JsonSerializer.Deserialize<Dictionary<string, long>>(NullableString(r, 14) ?? "{}")!,
+            TensorTypes = MetadataJson.TensorTypes(NullableString(r, 14)),
             Tags = JsonSerializer.Deserialize<List<string>>(NullableString(r, 15) ?? "[]")!,
             CardDataJson = NullableString(r, 16),
+            Gguf = MetadataJson.Gguf(NullableString(r, 18)),
         });
 
     static LineageEdge ReadEdge(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3));
@@ -285,12 +287,13 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
     {
         await ExecuteAsync(db, tx, """
             UPDATE repos SET license = $license, pipeline_tag = $pipeline, library_name = $library, architecture = $arch,
-                model_type = $type, num_parameters = $params, tensor_types = $tensors, tags = $tags, card_data = $card
+                model_type = $type, num_parameters = $params, tensor_types = $tensors, tags = $tags, card_data = $card,
+                gguf = $gguf
             WHERE id = $repo
             """, ct, ("$license", m.License), ("$pipeline", m.PipelineTag), ("$library", m.LibraryName),
             ("$arch", m.Architecture), ("$type", m.ModelType), ("$params", m.ParameterCount),
-            ("$tensors", JsonSerializer.Serialize(m.TensorTypes)), ("$tags", JsonSerializer.Serialize(m.Tags)),
-            ("$card", m.CardDataJson), ("$repo", repoId));
+            ("$tensors", MetadataJson.Serialize(m.TensorTypes)), ("$tags", JsonSerializer.Serialize(m.Tags)),
+            ("$card", m.CardDataJson), ("$gguf", MetadataJson.Serialize(m.Gguf)), ("$repo", repoId));
         await ExecuteAsync(db, tx, "DELETE FROM repo_tags WHERE repo_id = $repo", ct, ("$repo", repoId));
         foreach (var tag in m.Tags.Distinct(StringComparer.OrdinalIgnoreCase))
             await ExecuteAsync(db, tx, "INSERT INTO repo_tags (repo_id, tag) VALUES ($repo, $tag)", ct, ("$repo", repoId), ("$tag", tag));
@@ -355,17 +358,36 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             _ => "r.downloads",
         };
         var direction = query.Descending ? "DESC" : "ASC";
-        await using var db = await OpenAsync(ct);
-        var from = "repos r";
-        if (await SmallestCandidateSetAsync(db, candidates, [.. args], ct) is { } smallest)
-            from = $"({smallest}) c CROSS JOIN repos r ON r.id = c.id";  // CROSS JOIN: SQLite keeps this order
+        var order = $"{column} {direction}, r.id {direction}";
+        var sortIndexed = query.Sort is ModelSort.Downloads or ModelSort.Likes or ModelSort.LastModified or ModelSort.Id;
         args.Add(("$limit", query.Limit));
         args.Add(("$offset", query.Offset));
-        return await QueryAsync(db, $"""
+        args.Add(("$walk", WalkLimit));
+        await using var db = await OpenAsync(ct);
+        Task<List<RepoRecord>> PageAsync(string from) => QueryAsync(db, $"""
             SELECT {RepoColumns} FROM {from} WHERE {string.Join(" AND ", where)}
-            ORDER BY {column} {direction}, r.id {direction} LIMIT $limit OFFSET $offset
+            ORDER BY {order} LIMIT $limit OFFSET $offset
             """, ReadRepo, ct, [.. args]);
+
+        // CROSS JOIN makes SQLite read the candidates first, as written.
+        if (await SmallestCandidateSetAsync(db, candidates, [.. args], ct) is { } smallest)
+            return await PageAsync($"({smallest}) c CROSS JOIN repos r ON r.id = c.id");
+        if (candidates.Count == 0 || (candidates.Count == 1 && sortIndexed))
+            return await PageAsync("repos r");
+        // Several large criteria: their intersection may be anything from most rows to none. The first rows of the
+        // sort order usually hold a page; if not, matches are rare and intersecting the candidate sets is cheaper
+        // than walking on through every row.
+        if (sortIndexed)
+        {
+            var page = await PageAsync($"(SELECT r.id FROM repos r ORDER BY {order} LIMIT $walk) w CROSS JOIN repos r ON r.id = w.id");
+            if (page.Count == query.Limit)
+                return page;
+        }
+        return await PageAsync($"({string.Join(" INTERSECT ", candidates)}) c CROSS JOIN repos r ON r.id = c.id");
     }
+
+    // Rows of the sort order to try before intersecting (about 10 ms on the development VM).
+    const int WalkLimit = 10_000;
 
     /// <summary>The candidate query with the fewest rows if it has fewer than <see cref="SmallCandidateSet"/>, else null.</summary>
     static async Task<string?> SmallestCandidateSetAsync(SqliteConnection db, List<string> candidates, (string, object?)[] args, CancellationToken ct)
@@ -402,18 +424,11 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         var visible = visibleNamespaces.Select((_, i) => $"$visible{i}").ToList();
         var visibility = visible.Count == 0 ? "r.private = 0" : $"(r.private = 0 OR r.namespace IN ({string.Join(", ", visible)}))";
         await using var db = await OpenAsync(ct);
-        return await QueryAsync(db, $"""
-            WITH RECURSIVE descendants(model, relation, depth, via) AS (
-                SELECT r.full_name, b.relation, 1, b.base_name
-                FROM repo_bases b JOIN repos r ON r.id = b.repo_id WHERE b.base_name = $model AND {visibility}
-                UNION
-                SELECT r.full_name, b.relation, d.depth + 1, b.base_name
-                FROM descendants d JOIN repo_bases b ON b.base_name = d.model JOIN repos r ON r.id = b.repo_id
-                WHERE d.depth < $maxDepth AND {visibility})
-            SELECT model, relation, MIN(depth), via FROM descendants GROUP BY model ORDER BY MIN(depth), model
-            LIMIT $limit OFFSET $offset
-            """, ReadEdge, ct,
-            [("$model", model), ("$maxDepth", page.MaxDepth), ("$limit", page.Limit), ("$offset", page.Offset), .. visibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns))]);
+        return await LineageWalk.DescendantsAsync(model, page, async frontier => await QueryAsync(db, $"""
+            SELECT r.full_name, b.relation, b.base_name FROM repo_bases b JOIN repos r ON r.id = b.repo_id
+            WHERE b.base_name IN (SELECT value FROM json_each($frontier)) AND {visibility}
+            """, r => new ChildEdge(r.GetString(0), r.GetString(1), r.GetString(2)), ct,
+            [("$frontier", JsonSerializer.Serialize(frontier)), .. visibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns))]));
     }
 
     public async Task AddDownloadAsync(long repoId, CancellationToken ct)
