@@ -96,10 +96,15 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         await tx.CommitAsync(ct);
     }
 
+    // Queries touch rows all over a large file (a popular base's 6,000 children are 6,000 random repos rows); through
+    // SQLite's own 2 MB page cache that was 65 ms, reading from the OS page cache by memory map 13 ms.
+    const long MemoryMapBytes = 1L << 30;
+
     async Task<SqliteConnection> OpenAsync(CancellationToken ct)
     {
         var db = new SqliteConnection(_connectionString);
         await db.OpenAsync(ct);
+        await ExecuteAsync(db, null, $"PRAGMA mmap_size = {MemoryMapBytes}", ct);
         return db;
     }
 
