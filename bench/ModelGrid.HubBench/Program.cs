@@ -53,27 +53,27 @@ try
 
     void PrintSearch()
     {
-    Console.WriteLine($"### Search and lineage ({repoCount:N0} repositories, {queryCount} queries each, over HTTP on loopback)");
-    Console.WriteLine();
-    Console.WriteLine("| query | " + string.Join(" | ", results.Select(r => $"{r.Store} p50 | {r.Store} p99")) + " | rows (mean) |");
-    Console.WriteLine("| --- | " + string.Join(" | ", results.Select(_ => "---: | ---:")) + " | ---: |");
-    for (var i = 0; i < queries.Count; i++)
-    {
-        var cells = results.Select(r => $"{Ms(r.Latencies[i].P50)} | {Ms(r.Latencies[i].P99)}");
-        Console.WriteLine($"| {queries[i].Name} | {string.Join(" | ", cells)} | {results[0].Latencies[i].MeanRows:F0} |");
-    }
-    Console.WriteLine();
-    Console.WriteLine("Loading the catalog: " + string.Join(", ", results.Select(r => r.Load is { } load ? $"{r.Store} {load.TotalSeconds:F0} s" : $"{r.Store} reused")));
+        Console.WriteLine($"### Search and lineage ({repoCount:N0} repositories, {queryCount} queries each, over HTTP on loopback)");
+        Console.WriteLine();
+        Console.WriteLine("| query | " + string.Join(" | ", results.Select(r => $"{r.Store} p50 | {r.Store} p99")) + " | rows (mean) |");
+        Console.WriteLine("| --- | " + string.Join(" | ", results.Select(_ => "---: | ---:")) + " | ---: |");
+        for (var i = 0; i < queries.Count; i++)
+        {
+            var cells = results.Select(r => $"{Ms(r.Latencies[i].P50)} | {Ms(r.Latencies[i].P99)}");
+            Console.WriteLine($"| {queries[i].Name} | {string.Join(" | ", cells)} | {results[0].Latencies[i].MeanRows:F0} |");
+        }
+        Console.WriteLine();
+        Console.WriteLine("Loading the catalog: " + string.Join(", ", results.Select(r => r.Load is { } load ? $"{r.Store} {load.TotalSeconds:F0} s" : $"{r.Store} reused")));
     }
 
     void PrintDownload()
     {
-    Console.WriteLine($"### Download of a {downloadMib} MiB file");
-    Console.WriteLine();
-    Console.WriteLine("| path | best time | throughput | vs disk copy |");
-    Console.WriteLine("| --- | ---: | ---: | ---: |");
-    foreach (var (name, time) in download)
-        Console.WriteLine($"| {name} | {time.TotalSeconds:F2} s | {((long)downloadMib << 20) / time.TotalSeconds / 1e9:F2} GB/s | {download[0].Time / time:P0} |");
+        Console.WriteLine($"### Download of a {downloadMib} MiB file");
+        Console.WriteLine();
+        Console.WriteLine("| path | median time | throughput | vs disk copy |");
+        Console.WriteLine("| --- | ---: | ---: | ---: |");
+        foreach (var (name, time) in download)
+            Console.WriteLine($"| {name} | {time.TotalSeconds:F2} s | {((long)downloadMib << 20) / time.TotalSeconds / 1e9:F2} GB/s | {download[0].Time / time:P0} |");
     }
 }
 finally
@@ -214,8 +214,8 @@ namespace ModelGrid.HubBench
     static class DownloadBench
     {
         /// <summary>
-        /// Best of three: disk copies of the stored blob (in the kernel, and through user space as a download must),
-        /// a plain GET into a file, and <c>modelgrid pull</c>'s download (with its SHA-256 check).
+        /// Medians of five interleaved rounds: disk copies of the stored blob (in the kernel, and through user space as a
+        /// download must), a plain GET into a file, and <c>modelgrid pull</c>'s download (without and with its SHA-256 check).
         /// </summary>
         public static async Task<List<(string Path, TimeSpan Time)>> RunAsync(string dir, long size)
         {
@@ -236,46 +236,53 @@ namespace ModelGrid.HubBench
             var blob = server.Services.Blobs.PathOf(remote.Sha256!);
             var target = Path.Combine(dir, "target.bin");
 
-            var copy = await BestOfAsync(target, () => { File.Copy(blob, target); return Task.CompletedTask; });
-            var streamCopy = await BestOfAsync(target, async () =>
-            {
-                await using var source = new FileStream(blob, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous);
-                await using var file = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
-                await source.CopyToAsync(file, 1 << 20);
-            });
-            var get = await BestOfAsync(target, async () =>
-            {
-                using var response = await http.GetAsync("bench/big/resolve/main/model.gguf", HttpCompletionOption.ResponseHeadersRead);
-                await using var body = await response.EnsureSuccessStatusCode().Content.ReadAsStreamAsync();
-                using var file = File.OpenHandle(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous);
-                // Whole 1 MiB buffers straight to the file: no FileStream buffer copy, few write calls.
-                var buffer = new byte[1 << 20];
-                for (long offset = 0; ;)
+            (string Name, Func<Task> Run)[] paths =
+            [
+                ("disk copy (File.Copy of the blob: in-kernel copy_file_range)", () => { File.Copy(blob, target); return Task.CompletedTask; }),
+                ("disk copy through user space (FileStream.CopyToAsync, 1 MiB buffer)", async () =>
                 {
-                    var filled = await body.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false);
-                    if (filled == 0)
-                        break;
-                    await RandomAccess.WriteAsync(file, buffer.AsMemory(0, filled), offset);
-                    offset += filled;
-                }
-            });
-            var pull = await BestOfAsync(target, () => client.DownloadFileAsync(repo, "main", remote, target, null, CancellationToken.None));
-            return [("disk copy (File.Copy of the blob: in-kernel copy_file_range)", copy), ("disk copy through user space (FileStream.CopyToAsync, 1 MiB buffer)", streamCopy), ("HTTP GET over loopback into a file", get), ($"`modelgrid pull` download ({FileDownload.ParallelRanges} ranges + SHA-256 check)", pull)];
-        }
-
-        static async Task<TimeSpan> BestOfAsync(string target, Func<Task> run)
-        {
-            var best = TimeSpan.MaxValue;
-            for (var i = 0; i < 3; i++)
+                    await using var source = new FileStream(blob, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.Asynchronous);
+                    await using var file = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous);
+                    await source.CopyToAsync(file, 1 << 20);
+                }),
+                ("HTTP GET over loopback into a file (one connection)", async () =>
+                {
+                    using var response = await http.GetAsync("bench/big/resolve/main/model.gguf", HttpCompletionOption.ResponseHeadersRead);
+                    await using var body = await response.EnsureSuccessStatusCode().Content.ReadAsStreamAsync();
+                    using var file = File.OpenHandle(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.Asynchronous);
+                    // Whole 1 MiB buffers straight to the file: no FileStream buffer copy, few write calls.
+                    var buffer = new byte[1 << 20];
+                    for (long offset = 0; ;)
+                    {
+                        var filled = await body.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false);
+                        if (filled == 0)
+                            break;
+                        await RandomAccess.WriteAsync(file, buffer.AsMemory(0, filled), offset);
+                        offset += filled;
+                    }
+                }),
+                ($"`modelgrid pull` download ({FileDownload.ParallelRanges} connections, no hash to check)",
+                    () => client.DownloadFileAsync(repo, "main", remote with { Sha256 = null }, target, null, CancellationToken.None)),
+                ($"`modelgrid pull` download ({FileDownload.ParallelRanges} connections + SHA-256 check)",
+                    () => client.DownloadFileAsync(repo, "main", remote, target, null, CancellationToken.None)),
+            ];
+            // Interleaved rounds, so a noisy moment of the machine hits every path alike; the median of each.
+            var times = paths.Select(_ => new List<TimeSpan>()).ToArray();
+            for (var round = 0; round < Rounds; round++)
             {
-                File.Delete(target);
-                var clock = Stopwatch.StartNew();
-                await run();
-                best = clock.Elapsed < best ? clock.Elapsed : best;
+                for (var i = 0; i < paths.Length; i++)
+                {
+                    File.Delete(target);
+                    var clock = Stopwatch.StartNew();
+                    await paths[i].Run();
+                    times[i].Add(clock.Elapsed);
+                }
             }
             File.Delete(target);
-            return best;
+            return [.. paths.Select((p, i) => (p.Name, times[i].Order().ElementAt(Rounds / 2)))];
         }
+
+        const int Rounds = 5;
 
         static async Task WriteRandomAsync(string path, long size)
         {

@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.Net;
-using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
@@ -8,20 +8,24 @@ namespace ModelGrid.Hub.Client;
 
 /// <summary>
 /// Downloads one file into <c>destination.part</c> and moves it into place once its SHA-256 checks out.
-/// A large file is fetched as several HTTP ranges at once, each written at its offset into the preallocated
-/// <c>.part</c> file; how far each range got is kept in <c>destination.part.ranges</c>, so an interrupted
-/// download resumes every range where it stopped. A smaller file is one range, and its <c>.part</c> file is
-/// simply the prefix received so far. The hash is computed while the ranges arrive, in file order, so
-/// verification adds little to the download time.
+/// A large file is cut into chunks that <see cref="ParallelRanges"/> connections fetch as HTTP ranges, in file
+/// order, each written at its offset into the preallocated <c>.part</c> file; how far each chunk got is kept in
+/// <c>destination.part.ranges</c>, so an interrupted download resumes every chunk where it stopped. A smaller file
+/// is one range, and its <c>.part</c> file is simply the prefix received so far. The hash follows just behind the
+/// chunks as they complete in file order, so verification overlaps the download instead of following it.
 /// </summary>
 public static class FileDownload
 {
     /// <summary>Files at least this large are fetched as <see cref="ParallelRanges"/> ranges.</summary>
     public const long ParallelThreshold = 64L << 20;
+    /// <summary>Connections fetching chunks of one large file at once.</summary>
     public const int ParallelRanges = 4;
+    // Chunks of at least 16 MiB (a request each), at most 512 per file (the range file stays small).
+    const long MinChunkSize = 16L << 20;
+    const int MaxChunks = 512;
     const int BufferSize = 1 << 20;
-    // How often (bytes per range) the range file is rewritten: what a crash can cost to download again.
-    const long SaveInterval = 16L << 20;
+    // How often (bytes received) the range file is rewritten: what a crash can cost to download again.
+    const long SaveInterval = 32L << 20;
 
     /// <summary>Sends a GET for <c>bytes=from-(to-1)</c> of the file (no Range header for the whole file); answers with headers read.</summary>
     public delegate Task<HttpResponseMessage> RangeGetter(long from, long to, CancellationToken ct);
@@ -84,18 +88,13 @@ public static class FileDownload
         }
         if (file.Size < ParallelThreshold)
             return [new Range(0, file.Size, prefix)];
-        // A prefix received by a single-stream pull is a finished range; the rest is split.
+        // A prefix received by a single-stream pull is a finished range; the rest is cut into chunks.
         var ranges = new List<Range>();
         if (prefix > 0)
             ranges.Add(new Range(0, prefix, prefix));
-        var step = (file.Size - prefix) / ParallelRanges;
-        for (var i = 0; i < ParallelRanges; i++)
-        {
-            var start = prefix + i * step;
-            var end = i == ParallelRanges - 1 ? file.Size : start + step;
-            if (end > start)
-                ranges.Add(new Range(start, end, 0));
-        }
+        var chunk = Math.Max(MinChunkSize, (file.Size + MaxChunks - 1) / MaxChunks);
+        for (var start = prefix; start < file.Size; start += chunk)
+            ranges.Add(new Range(start, Math.Min(file.Size, start + chunk), 0));
         return ranges.Count > 0 ? ranges : [new Range(0, file.Size, prefix)];
     }
 
@@ -145,56 +144,59 @@ public static class FileDownload
             }
         }
 
-        async Task FetchAsync(Range range)
+        var sinceSave = 0L;
+        async ValueTask FetchAsync(Range range, CancellationToken token)
         {
             if (range.Next >= range.End)
                 return;
-            var sinceSave = 0L;
             try
             {
                 var wholeFile = range.Next == 0 && range.End == file.Size;
-                using var response = await get(range.Next, range.End, failed.Token);
+                using var response = await get(range.Next, range.End, token);
                 if (!wholeFile && response.StatusCode != HttpStatusCode.PartialContent)
                     throw new RangeIgnoredException();
-                await using var body = await response.Content.ReadAsStreamAsync(failed.Token);
-                var buffer = new byte[BufferSize];
-                while (range.Next < range.End)
+                await using var body = await response.Content.ReadAsStreamAsync(token);
+                var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                try
                 {
-                    // Fill the buffer before writing: fewer, larger writes.
-                    var want = (int)Math.Min(buffer.Length, range.End - range.Next);
-                    var filled = 0;
-                    int read;
-                    while (filled < want && (read = await body.ReadAsync(buffer.AsMemory(filled, want - filled), failed.Token)) > 0)
-                        filled += read;
-                    if (filled == 0)
-                        break;
-                    await RandomAccess.WriteAsync(output, buffer.AsMemory(0, filled), range.Next, failed.Token);
-                    range.Done += filled;
-                    arrived.Release();
-                    Report();
-                    if ((sinceSave += filled) >= SaveInterval)
+                    while (range.Next < range.End)
                     {
-                        Save();
-                        sinceSave = 0;
+                        // Fill the buffer before writing: fewer, larger writes.
+                        var want = (int)Math.Min(BufferSize, range.End - range.Next);
+                        var filled = 0;
+                        int read;
+                        while (filled < want && (read = await body.ReadAsync(buffer.AsMemory(filled, want - filled), token)) > 0)
+                            filled += read;
+                        if (filled == 0)
+                            break;
+                        await RandomAccess.WriteAsync(output, buffer.AsMemory(0, filled), range.Next, token);
+                        range.Done += filled;
+                        arrived.Release();
+                        Report();
+                        if (Interlocked.Add(ref sinceSave, filled) >= SaveInterval)
+                        {
+                            Interlocked.Exchange(ref sinceSave, 0);
+                            Save();
+                        }
+                        if (filled < want)
+                            break;
                     }
-                    if (filled < want)
-                        break;
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
                 }
             }
             catch
             {
-                await failed.CancelAsync();
-                throw;
-            }
-            finally
-            {
                 Save();
+                throw;
             }
             if (range.Next != range.End)
                 throw new IOException($"{file.Path}: the connection closed at byte {range.Next} of {file.Size}; run the pull again to resume");
         }
 
-        async Task<string> HashAsync()
+        async Task<string?> HashAsync()
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             var buffer = new byte[BufferSize];
@@ -217,20 +219,17 @@ public static class FileDownload
         }
 
         Report();
-        var hashing = HashAsync();
-        var fetches = ranges.Select(FetchAsync).ToArray();
+        // Without a hash from the hub there is nothing to check (a small file the Hub keeps in git, not LFS).
+        var hashing = file.Sha256 is null ? Task.FromResult<string?>(null) : HashAsync();
         try
         {
-            await Task.WhenAll(fetches);
+            // In file order, as connections free up: the chunks complete roughly in order, just ahead of the hash.
+            await Parallel.ForEachAsync(ranges, new ParallelOptions { MaxDegreeOfParallelism = ParallelRanges, CancellationToken = failed.Token }, FetchAsync);
         }
         catch
         {
             await failed.CancelAsync();
             await Task.WhenAny(hashing);  // let it stop; its cancellation is not the error
-            // The range that failed first cancelled the others: report its error, not their cancellations.
-            var cause = fetches.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).FirstOrDefault(e => e is not OperationCanceledException);
-            if (cause is not null)
-                ExceptionDispatchInfo.Throw(cause);
             throw;
         }
         var actual = await hashing;
