@@ -53,14 +53,13 @@ public static class FileDownload
             // The range file first: once the .part file is preallocated its length no longer says what arrived.
             SaveRanges(rangeFile, ranges);
         }
+        string? actual;
         try
         {
-            using (var output = File.OpenHandle(partial, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.Asynchronous))
-            {
-                if (ranges.Count > 1)
-                    RandomAccess.SetLength(output, file.Size);
-                await TransferAsync(get, file, output, partial, ranges, rangeFile, progress, ct);
-            }
+            using var output = File.OpenHandle(partial, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.Asynchronous);
+            if (ranges.Count > 1)
+                RandomAccess.SetLength(output, file.Size);
+            actual = await TransferAsync(get, file, output, ranges, rangeFile, progress, ct);
         }
         catch (RangeIgnoredException) when (ranges.Count > 1 || ranges[0].Done > 0)
         {
@@ -69,9 +68,14 @@ public static class FileDownload
             File.Delete(partial);
             ranges = [new Range(0, file.Size, 0)];
             using var output = File.OpenHandle(partial, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.Asynchronous);
-            await TransferAsync(get, file, output, partial, ranges, rangeFile, progress, ct);
+            actual = await TransferAsync(get, file, output, ranges, rangeFile, progress, ct);
         }
         File.Delete(rangeFile);
+        if (file.Sha256 is not null && actual != file.Sha256)
+        {
+            File.Delete(partial);
+            throw new IOException($"{file.Path}: SHA-256 {actual} does not match the hub's {file.Sha256}; the downloaded file was removed");
+        }
         File.Move(partial, destination, overwrite: true);
     }
 
@@ -128,7 +132,8 @@ public static class FileDownload
         File.Move(temp, rangeFile, overwrite: true);
     }
 
-    static async Task TransferAsync(RangeGetter get, RemoteFile file, SafeFileHandle output, string partial, List<Range> ranges, string rangeFile,
+    /// <summary>Fetches what the ranges still miss; returns the file's SHA-256 (null when the hub gave none to check).</summary>
+    static async Task<string?> TransferAsync(RangeGetter get, RemoteFile file, SafeFileHandle output, List<Range> ranges, string rangeFile,
         IProgress<TransferProgress>? progress, CancellationToken ct)
     {
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -232,13 +237,7 @@ public static class FileDownload
             await Task.WhenAny(hashing);  // let it stop; its cancellation is not the error
             throw;
         }
-        var actual = await hashing;
-        if (file.Sha256 is not null && actual != file.Sha256)
-        {
-            File.Delete(rangeFile);
-            File.Delete(partial);
-            throw new IOException($"{file.Path}: SHA-256 {actual} does not match the hub's {file.Sha256}; the downloaded file was removed");
-        }
+        return await hashing;
     }
 
     /// <summary>A range request answered with the whole file (200): the server does not do ranges.</summary>
