@@ -85,18 +85,28 @@ public sealed class HubServer : IAsyncDisposable
     /// <summary>The address actually bound (with the real port when the options asked for port 0).</summary>
     public string Url => _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
+    // Kestrel's default, 64 KiB, makes a download stall on every 64 KiB until the socket drains; with room for a few
+    // 1 MiB chunks the next file read overlaps the socket send.
+    const int ResponseBufferSize = 4 << 20;
+
     public static async Task<HubServer> StartAsync(HubOptions options, CancellationToken ct)
     {
         var services = await HubServices.OpenAsync(options, ct);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.WebHost.UseUrls(options.Url);
-        // Bodies are streamed to disk and limited per file by the hub's own quota.
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = null);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // Bodies are streamed to disk and limited per file by the hub's own quota.
+            kestrel.Limits.MaxRequestBodySize = null;
+            kestrel.Limits.MaxResponseBufferSize = ResponseBufferSize;
+        });
+        builder.WebHost.UseSockets(sockets => sockets.MaxWriteBufferSize = ResponseBufferSize);
         builder.Services.AddSingleton(services);
         var app = builder.Build();
         app.Use(HandleErrorsAsync);
         ReadEndpoints.Map(app);
+        ModelScopeEndpoints.Map(app);
         WriteEndpoints.Map(app);
         await app.StartAsync(ct);
         return new HubServer(app, services);

@@ -13,9 +13,16 @@ public static class Cli
 {
     static readonly string Assembly = Path.Combine(AppContext.BaseDirectory, "modelgrid.dll");
 
-    public static CliResult RunWithInput(string? stdin, params string[] args)
+    public static CliResult RunWithInput(string? stdin, params string[] args) => Run(stdin, new Dictionary<string, string>(), args);
+
+    /// <summary>Runs with <paramref name="environment"/> added to this process's environment.</summary>
+    public static CliResult RunWithEnvironment(IReadOnlyDictionary<string, string> environment, params string[] args) => Run(null, environment, args);
+
+    static CliResult Run(string? stdin, IReadOnlyDictionary<string, string> environment, string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var (name, value) in environment)
+            start.Environment[name] = value;
         start.ArgumentList.Add(Assembly);
         foreach (string arg in args)
             start.ArgumentList.Add(arg);

@@ -149,7 +149,7 @@ public class DownloadProtocolTests
 
         Assert.Equal(Weights, await File.ReadAllBytesAsync(destination));
         Assert.False(File.Exists(destination + ".part"));
-        Assert.True(firstReported > 70_000, $"download restarted from byte 0 (first progress {firstReported})");
+        Assert.True(firstReported >= 70_000, $"download restarted from byte 0 (first progress {firstReported})");
     }
 
     [Fact]

@@ -87,9 +87,9 @@ public class HubStoreTests
         Assert.Equal(["alice/Tuned"], (await store.SearchAsync(new ModelQuery { Tags = ["BASE_MODEL:finetune:qwen/qwen3-0.6b"] }, None)).Select(r => r.Name.ToString()));
 
         Assert.Equal([new LineageEdge("alice/Tuned", "finetune", 1, "Qwen/Qwen3-0.6B"), new LineageEdge("bob/tuned-gguf", "quantized", 2, "ALICE/tuned")],
-            await store.DescendantsAsync("qwen/QWEN3-0.6b", 10, [], None));
+            await store.DescendantsAsync("qwen/QWEN3-0.6b", new LineagePage(10, 100, 0), [], None));
         Assert.Equal([new LineageEdge("ALICE/tuned", "quantized", 1, "bob/tuned-gguf"), new LineageEdge("Qwen/Qwen3-0.6B", "finetune", 2, "alice/Tuned")],
-            await store.AncestorsAsync("BOB/Tuned-GGUF", 10, None));
+            await store.AncestorsAsync("BOB/Tuned-GGUF", new LineagePage(10, 100, 0), None));
     }
 
     [Theory, ClassData(typeof(AllStores))]
@@ -105,12 +105,12 @@ public class HubStoreTests
         await CreateAsync(store, "acme/secret", Derived("acme/tune", "adapter"), isPrivate: true);
 
         Assert.Equal([("acme/merged", 1), ("acme/tune", 1), ("acme/tune2", 2)],
-            (await store.DescendantsAsync("acme/base", 10, [], None)).Select(e => (e.Model, e.Depth)));
+            (await store.DescendantsAsync("acme/base", new LineagePage(10, 100, 0), [], None)).Select(e => (e.Model, e.Depth)));
         Assert.Equal([("acme/merged", 1), ("acme/tune", 1), ("acme/secret", 2), ("acme/tune2", 2)],
-            (await store.DescendantsAsync("acme/base", 10, ["acme"], None)).Select(e => (e.Model, e.Depth)));
-        Assert.Equal(["acme/merged", "acme/tune"], (await store.DescendantsAsync("acme/base", 1, [], None)).Select(e => e.Model));
+            (await store.DescendantsAsync("acme/base", new LineagePage(10, 100, 0), ["acme"], None)).Select(e => (e.Model, e.Depth)));
+        Assert.Equal(["acme/merged", "acme/tune"], (await store.DescendantsAsync("acme/base", new LineagePage(1, 100, 0), [], None)).Select(e => e.Model));
         Assert.Equal([("acme/base", 1), ("acme/tune2", 1), ("acme/tune", 2)],
-            (await store.AncestorsAsync("acme/merged", 10, None)).Select(e => (e.Model, e.Depth)));
+            (await store.AncestorsAsync("acme/merged", new LineagePage(10, 100, 0), None)).Select(e => (e.Model, e.Depth)));
     }
 
     [Theory, ClassData(typeof(AllStores))]

@@ -81,6 +81,30 @@ public class LineageAndSearchTests
     }
 
     [Theory, ClassData(typeof(AllStores))]
+    public async Task Lineage_pages_follow_the_link_header_through_every_edge(HubStoreKind kind)
+    {
+        await using var hub = await FamilyAsync(kind);
+        var all = await LineageAsync(hub, "acme/base", "descendants");
+        var paged = new List<string>();
+        string? url = "api/models/acme/base/lineage?direction=descendants&limit=3";
+        var pages = 0;
+        while (url is not null)
+        {
+            using var response = await hub.Anonymous.GetAsync(url);
+            var page = (await TestHub.JsonAsync(response)).AsArray();
+            Assert.InRange(page.Count, 1, 3);
+            paged.AddRange(page.Select(e => (string)e!["id"]!));
+            pages++;
+            url = response.Headers.TryGetValues("Link", out var links) ? links.Single()[1..links.Single().IndexOf('>')] : null;
+        }
+        Assert.Equal(2, pages);
+        Assert.Equal(all.Select(e => e.Id), paged);
+        using var bad = await hub.Anonymous.GetAsync("api/models/acme/base/lineage?limit=0");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("limit", await bad.Content.ReadAsStringAsync());
+    }
+
+    [Theory, ClassData(typeof(AllStores))]
     public async Task Ancestry_walks_up_to_the_root(HubStoreKind kind)
     {
         await using var hub = await FamilyAsync(kind);
@@ -113,6 +137,11 @@ public class LineageAndSearchTests
             [.. (await TestHub.JsonAsync(await hub.Anonymous.GetAsync($"api/models?{query}&sort=id&direction=1"))).AsArray().Select(m => (string)m!["id"]!)];
 
         Assert.Equal(["alice/chat", "alice/chat-gguf", "alice/chat-lora"], await Ids("search=chat"));
+        Assert.Equal(["alice/chat-gguf"], await Ids("search=CHAT-G"));
+        Assert.Equal(["alice/chat-lora"], await Ids("search=t-l"));
+        Assert.Equal(["acme/base", "acme/merged"], await Ids("search=me/"));
+        Assert.Empty(await Ids("search=%22chat%22"));
+        Assert.Empty(await Ids("search=c_at"));
         Assert.Equal(["acme/base", "acme/merged"], await Ids("author=acme"));
         Assert.Equal(["alice/chat-gguf"], await Ids("filter=gguf"));
         Assert.Equal(["acme/base", "alice/chat"], await Ids("library=transformers"));

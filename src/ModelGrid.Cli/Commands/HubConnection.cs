@@ -8,7 +8,7 @@ static class HubConnection
 {
     public static Option<string> HubOption() => new("--hub")
     {
-        Description = "Hub URL (a ModelGrid hub or https://huggingface.co); default $MODELGRID_HUB, else $HF_ENDPOINT, else http://127.0.0.1:8080",
+        Description = "Hub URL (a ModelGrid hub, https://huggingface.co or https://www.modelscope.cn); default $MODELGRID_HUB, else $HF_ENDPOINT, else http://127.0.0.1:8080",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELGRID_HUB")
             ?? Environment.GetEnvironmentVariable("HF_ENDPOINT") ?? "http://127.0.0.1:8080",
     };
@@ -19,6 +19,6 @@ static class HubConnection
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELGRID_TOKEN") ?? Environment.GetEnvironmentVariable("HF_TOKEN"),
     };
 
-    public static HubClient Client(string hubUrl, string? token) =>
-        new(new HttpClient { BaseAddress = new Uri(hubUrl.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan }, token);
+    public static HubClient Client(string hubUrl, string? token, HubApi api = HubApi.HuggingFace) =>
+        new(new HttpClient { BaseAddress = new Uri(hubUrl.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan }, token, api);
 }

@@ -6,11 +6,16 @@ using Spectre.Console;
 namespace ModelGrid.Cli.Commands;
 
 /// <summary>
-/// <c>modelgrid pull REPO[:FILE|:QUANT]</c>: downloads into the local model cache
-/// (<c>$MODELGRID_CACHE</c>, default <c>~/.cache/modelgrid/models/{namespace}/{name}</c>), resuming partial files.
+/// <c>modelgrid pull [modelscope:]REPO[:FILE|:QUANT]</c>: downloads into the local model cache
+/// (<c>$MODELGRID_CACHE</c>, default <c>~/.cache/modelgrid/models/{namespace}/{name}</c>): large files as parallel
+/// ranges, partial files resumed, every file checked against the hub's SHA-256. The <c>modelscope:</c> prefix, or a
+/// <c>--hub</c> on modelscope.cn, speaks ModelScope's API (default hub https://www.modelscope.cn).
 /// </summary>
 static class PullCommand
 {
+    const string ModelScopePrefix = "modelscope:";
+    const string ModelScopeHub = "https://www.modelscope.cn";
+
     public static string CacheDirectory(RepoName repo) => Path.Combine(
         Environment.GetEnvironmentVariable("MODELGRID_CACHE")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "modelgrid", "models"),
@@ -18,8 +23,11 @@ static class PullCommand
 
     public static Command Create()
     {
-        var target = new Argument<string>("repo") { Description = "namespace/name, optionally :FILE or :QUANT (e.g. Qwen/Qwen3-0.6B-GGUF:Q8_0)" };
-        var revision = new Option<string>("--revision") { Description = "Branch, tag or commit", DefaultValueFactory = _ => RepoService.DefaultBranch };
+        var target = new Argument<string>("repo")
+        {
+            Description = "[modelscope:]namespace/name, optionally :FILE or :QUANT (e.g. Qwen/Qwen3-0.6B-GGUF:Q8_0)",
+        };
+        var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit (default main; on ModelScope master)" };
         var hub = HubConnection.HubOption();
         var token = HubConnection.TokenOption();
         var pull = new Command("pull", "Download a model from a hub into the local cache");
@@ -29,28 +37,35 @@ static class PullCommand
         pull.SetAction(async (parseResult, ct) =>
         {
             var text = parseResult.GetValue(target)!;
+            var modelScope = text.StartsWith(ModelScopePrefix, StringComparison.OrdinalIgnoreCase);
+            if (modelScope)
+                text = text[ModelScopePrefix.Length..];
             var colon = text.IndexOf(':');
             var name = RepoName.Parse(colon < 0 ? text : text[..colon]);
             var selector = colon < 0 ? null : text[(colon + 1)..];
-            var rev = parseResult.GetValue(revision)!;
-            var client = HubConnection.Client(parseResult.GetValue(hub)!, parseResult.GetValue(token));
+            var hubUrl = modelScope && parseResult.GetResult(hub) is null or { Implicit: true } ? ModelScopeHub : parseResult.GetValue(hub)!;
+            var api = modelScope || new Uri(hubUrl).Host.EndsWith("modelscope.cn", StringComparison.OrdinalIgnoreCase) ? HubApi.ModelScope : HubApi.HuggingFace;
+            var client = HubConnection.Client(hubUrl, parseResult.GetValue(token), api);
+            var rev = parseResult.GetValue(revision) ?? client.DefaultRevision;
             var files = HubClient.Select(await client.ListFilesAsync(name, rev, ct), selector);
             var cache = CacheDirectory(name);
-            await AnsiConsole.Progress().StartAsync(async progress =>
-            {
-                foreach (var file in files)
+            await AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+                .StartAsync(async progress =>
                 {
-                    var task = progress.AddTask(file.Path, maxValue: Math.Max(1, file.Size));
-                    var destination = Path.Combine(cache, RepoPath.Validate(file.Path));
-                    if (File.Exists(destination) && new FileInfo(destination).Length == file.Size)
+                    foreach (var file in files)
                     {
+                        var task = progress.AddTask(file.Path, maxValue: Math.Max(1, file.Size));
+                        var destination = Path.Combine(cache, RepoPath.Validate(file.Path));
+                        if (File.Exists(destination) && new FileInfo(destination).Length == file.Size)
+                        {
+                            task.Value = file.Size;
+                            continue;
+                        }
+                        await client.DownloadFileAsync(name, rev, file, destination, new Progress<TransferProgress>(p => task.Value = Math.Max(task.Value, p.Done)), ct);
                         task.Value = file.Size;
-                        continue;
                     }
-                    await client.DownloadFileAsync(name, rev, file, destination, new Progress<TransferProgress>(p => task.Value = p.Done), ct);
-                    task.Value = file.Size;
-                }
-            });
+                });
             AnsiConsole.MarkupLineInterpolated($"Pulled {files.Count} file(s) of {name} into [bold]{cache}[/]");
             return 0;
         });

@@ -48,13 +48,15 @@ public static class HubJson
             ["architectures"] = m.Architecture is null ? null : new JsonArray(m.Architecture),
             ["model_type"] = m.ModelType,
         };
-        if (m.ParameterCount is { } total)
+        if (m.TensorTypes.Count > 0)
+            info["safetensors"] = ParameterCounts(m.TensorTypes);
+        if (m.Gguf is { } gguf)
         {
-            info["safetensors"] = new JsonObject
-            {
-                ["parameters"] = new JsonObject(m.TensorTypes.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value))),
-                ["total"] = total,
-            };
+            // The Hub's gguf field, plus the per-type counts in the shape of the safetensors field.
+            var ggufInfo = ParameterCounts(gguf.TensorTypes);
+            ggufInfo["architecture"] = gguf.Architecture;
+            ggufInfo["context_length"] = gguf.ContextLength;
+            info["gguf"] = ggufInfo;
         }
         info["base_models"] = new JsonArray([.. m.BaseModels.Select(b => (JsonNode)new JsonObject { ["id"] = b.BaseModel, ["relation"] = b.Relation })]);
         info["spaces"] = new JsonArray();
@@ -62,6 +64,12 @@ public static class HubJson
         info["usedStorage"] = files.Sum(f => f.Size);
         return info;
     }
+
+    static JsonObject ParameterCounts(IReadOnlyDictionary<string, long> perType) => new()
+    {
+        ["parameters"] = new JsonObject(perType.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value))),
+        ["total"] = perType.Values.Sum(),
+    };
 
     static JsonObject Sibling(FileEntry file, bool withBlobs)
     {

@@ -54,13 +54,19 @@ static class ReadEndpoints
             VisibleNamespaces = caller.Namespaces,
         };
         var page = await context.Hub().Store.SearchAsync(query, context.RequestAborted);
-        if (page.Count == limit)
-        {
-            var next = QueryString.Create(q.Where(p => p.Key != "cursor").SelectMany(p => p.Value.Select(v => KeyValuePair.Create(p.Key, v))))
-                .Add("cursor", (offset + limit).ToString(CultureInfo.InvariantCulture));
-            context.Response.Headers.Link = $"<{context.Request.BaseUrl()}/api/models{next}>; rel=\"next\"";
-        }
+        LinkNextPage(context, page.Count, offset, limit);
         return HubRequest.Json(new JsonArray([.. page.Select(r => (JsonNode)HubJson.ModelSummary(r))]));
+    }
+
+    /// <summary>A full page may have a successor: link it as the Hub does, <c>Link: &lt;…cursor=N&gt;; rel="next"</c>.</summary>
+    static void LinkNextPage(HttpContext context, int count, int offset, int limit)
+    {
+        if (count < limit)
+            return;
+        var q = context.Request.Query;
+        var next = QueryString.Create(q.Where(p => p.Key != "cursor").SelectMany(p => p.Value.Select(v => KeyValuePair.Create(p.Key, v))))
+            .Add("cursor", (offset + limit).ToString(CultureInfo.InvariantCulture));
+        context.Response.Headers.Link = $"<{context.Request.BaseUrl()}{context.Request.Path}{next}>; rel=\"next\"";
     }
 
     static ModelSort ParseSort(string? sort) => sort switch
@@ -118,7 +124,7 @@ static class ReadEndpoints
         return HubRequest.Json(new JsonArray([.. entries.OrderBy(e => (string)e["path"]!, StringComparer.Ordinal)]));
     }
 
-    static IEnumerable<string> DirectoriesBetween(string prefix, string path)
+    public static IEnumerable<string> DirectoriesBetween(string prefix, string path)
     {
         for (var slash = path.IndexOf('/', prefix.Length); slash >= 0; slash = path.IndexOf('/', slash + 1))
             yield return path[..slash];
@@ -152,19 +158,27 @@ static class ReadEndpoints
         return HubRequest.Json(new JsonArray([.. history.Select(c => (JsonNode)HubJson.Commit(c))]));
     }
 
-    /// <summary>ModelGrid extension: the transitive lineage of a model, either way, with relation types.</summary>
+    /// <summary>
+    /// ModelGrid extension: the transitive lineage of a model, either way, with relation types; paged as
+    /// <c>/api/models</c> (<c>limit</c>, <c>cursor</c>, <c>Link</c>), since a popular base has thousands of descendants.
+    /// </summary>
     static async Task<IResult> LineageAsync(HttpContext context, string ns, string name)
     {
         var (repo, caller) = await context.ReadableRepoAsync(ns, name);
         var store = context.Hub().Store;
-        var depth = ParseInt(context.Request.Query["depth"], "depth", MaxLineageDepth, 1, MaxLineageDepth);
-        var direction = context.Request.Query["direction"].FirstOrDefault() ?? "descendants";
+        var q = context.Request.Query;
+        var depth = ParseInt(q["depth"], "depth", MaxLineageDepth, 1, MaxLineageDepth);
+        var limit = ParseInt(q["limit"], "limit", DefaultPageSize, 1, MaxPageSize);
+        var offset = ParseInt(q["cursor"], "cursor", 0, 0, int.MaxValue);
+        var page = new LineagePage(depth, limit, offset);
+        var direction = q["direction"].FirstOrDefault() ?? "descendants";
         var edges = direction switch
         {
-            "ancestors" => await store.AncestorsAsync(repo.Name.ToString(), depth, context.RequestAborted),
-            "descendants" => await store.DescendantsAsync(repo.Name.ToString(), depth, caller.Namespaces, context.RequestAborted),
+            "ancestors" => await store.AncestorsAsync(repo.Name.ToString(), page, context.RequestAborted),
+            "descendants" => await store.DescendantsAsync(repo.Name.ToString(), page, caller.Namespaces, context.RequestAborted),
             _ => throw HubException.BadRequest($"Unknown lineage direction '{direction}': use ancestors or descendants"),
         };
+        LinkNextPage(context, edges.Count, offset, limit);
         return HubRequest.Json(new JsonArray([.. edges.Select(e => (JsonNode)new JsonObject
         {
             ["id"] = e.Model,
@@ -177,8 +191,14 @@ static class ReadEndpoints
     static async Task<IResult> ResolveAsync(HttpContext context, string ns, string name, string rev, string? path)
     {
         var (repo, _) = await context.ReadableRepoAsync(ns, name);
+        var resolved = await context.Hub().Repos.ResolveAsync(repo, rev, context.RequestAborted);
+        return await FileAsync(context, repo, resolved, rev, path);
+    }
+
+    /// <summary>A file of a revision with the Hub's headers, ranges and conditional requests; counted as a download when it is one.</summary>
+    public static async Task<IResult> FileAsync(HttpContext context, RepoRecord repo, ResolvedRevision resolved, string rev, string? path)
+    {
         var hub = context.Hub();
-        var resolved = await hub.Repos.ResolveAsync(repo, rev, context.RequestAborted);
         var filePath = RepoPath.Validate(path);
         var file = await hub.Store.FindFileAsync(repo.Id, resolved.Commit.Id, filePath, context.RequestAborted)
             ?? throw HubException.EntryNotFound(repo.Name.ToString(), rev, filePath);
@@ -192,6 +212,7 @@ static class ReadEndpoints
         if (CountsAsDownload(context.Request, filePath))
             await hub.Store.AddDownloadAsync(repo.Id, context.RequestAborted);
         var contentType = ContentTypes.TryGetContentType(filePath, out var known) ? known : "application/octet-stream";
+        context.UseDirectFileBodies();
         return Results.File(hub.Blobs.PathOf(file.Sha256), contentType, lastModified: resolved.Commit.Time,
             entityTag: EntityTagHeaderValue.Parse(etag), enableRangeProcessing: true);
     }

@@ -8,7 +8,7 @@ namespace ModelGrid.Hub.Cards;
 
 /// <summary>
 /// Derives a revision's searchable metadata from its files: the model card's front matter, config.json,
-/// and safetensors headers, with the tags the Hugging Face Hub derives from them
+/// safetensors headers and the first GGUF header, with the tags the Hugging Face Hub derives from them
 /// (<c>license:…</c>, <c>base_model:…</c>, <c>base_model:{relation}:…</c>, library and format tags).
 /// </summary>
 public static class ModelMetadataReader
@@ -35,7 +35,9 @@ public static class ModelMetadataReader
                 tensorTypes[dtype] = tensorTypes.GetValueOrDefault(dtype) + count;
         }
 
-        var hasGguf = files.Any(f => f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase));
+        var ggufFiles = files.Where(f => f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
+        var hasGguf = ggufFiles.Count > 0;
+        var gguf = hasGguf ? GgufHeader.Read(blobs.PathOf(ggufFiles[0].Sha256)) : null;
         var hasSafetensors = files.Any(f => f.Path.EndsWith(".safetensors", StringComparison.Ordinal));
         var license = card is null ? null : ModelCard.String(card, "license");
         var pipelineTag = card is null ? null : ModelCard.String(card, "pipeline_tag");
@@ -50,6 +52,8 @@ public static class ModelMetadataReader
         if (hasGguf) tags.Add("gguf");
         if (hasSafetensors) tags.Add("safetensors");
         if (modelType is not null) tags.Add(modelType);
+        // As model_type for transformers models: what `filter=`/`model_type=` find a GGUF model by.
+        if (gguf?.Architecture is { } ggufArchitecture) tags.Add(ggufArchitecture);
         if (card is not null)
         {
             tags.AddRange(ModelCard.StringList(card, "tags"));
@@ -70,8 +74,9 @@ public static class ModelMetadataReader
             LibraryName = library,
             Architecture = architecture,
             ModelType = modelType,
-            ParameterCount = tensorTypes.Count > 0 ? tensorTypes.Values.Sum() : null,
+            ParameterCount = tensorTypes.Count > 0 ? tensorTypes.Values.Sum() : gguf?.Total,
             TensorTypes = tensorTypes,
+            Gguf = gguf,
             Tags = [.. tags.Distinct(StringComparer.OrdinalIgnoreCase)],
             BaseModels = bases,
             CardDataJson = card?.ToJsonString(),

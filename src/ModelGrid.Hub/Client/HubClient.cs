@@ -21,13 +21,23 @@ public sealed class HubClientException(HttpStatusCode status, string message) : 
     public HttpStatusCode Status { get; } = status;
 }
 
-/// <summary>
-/// Client for any hub that speaks the Hugging Face Hub protocol (a ModelGrid hub or the Hugging Face Hub itself):
-/// pushes a directory through preupload, LFS batch and an NDJSON commit; pulls files with resume and SHA-256 checks.
-/// </summary>
-public sealed class HubClient(HttpClient http, string? token)
+/// <summary>Which download API a hub speaks.</summary>
+public enum HubApi
 {
-    const int HashBufferSize = 1 << 20;
+    /// <summary>The Hugging Face Hub's (a ModelGrid hub, huggingface.co): <c>/api/models/…/tree</c>, <c>/…/resolve/…</c>.</summary>
+    HuggingFace,
+    /// <summary>ModelScope's (modelscope.cn, and a ModelGrid hub too): <c>/api/v1/models/…/repo/files</c>, <c>/…/repo?FilePath=</c>.</summary>
+    ModelScope,
+}
+
+/// <summary>
+/// Client for a hub that speaks the Hugging Face Hub protocol (a ModelGrid hub or the Hugging Face Hub itself):
+/// pushes a directory through preupload, LFS batch and an NDJSON commit; pulls files with resume and SHA-256 checks.
+/// With <see cref="HubApi.ModelScope"/> it lists and pulls through ModelScope's API instead.
+/// </summary>
+public sealed class HubClient(HttpClient http, string? token, HubApi api = HubApi.HuggingFace)
+{
+    const int UploadBufferSize = 1 << 20;
 
     HttpRequestMessage Request(HttpMethod method, string url)
     {
@@ -133,7 +143,7 @@ public sealed class HubClient(HttpClient http, string? token)
                 continue;
             }
             await using var content = new ProgressStream(File.OpenRead(file.Full), done => progress?.Report(new TransferProgress(file.Path, done, file.Size)));
-            using var put = new HttpRequestMessage(HttpMethod.Put, href) { Content = new StreamContent(content, HashBufferSize) };
+            using var put = new HttpRequestMessage(HttpMethod.Put, href) { Content = new StreamContent(content, UploadBufferSize) };
             put.Content.Headers.ContentLength = file.Size;
             (await SendAsync(put, ct)).Dispose();
         }
@@ -155,8 +165,14 @@ public sealed class HubClient(HttpClient http, string? token)
         return result!["commitOid"]!.GetValue<string>();
     }
 
+    /// <summary>The branch a revision-less pull reads: <c>main</c>, or ModelScope's <c>master</c>.</summary>
+    public string DefaultRevision => api == HubApi.ModelScope ? "master" : RepoService.DefaultBranch;
+
     /// <summary>Every file of <paramref name="revision"/>, with its SHA-256 where the hub stores it as LFS.</summary>
-    public async Task<IReadOnlyList<RemoteFile>> ListFilesAsync(RepoName repo, string revision, CancellationToken ct)
+    public Task<IReadOnlyList<RemoteFile>> ListFilesAsync(RepoName repo, string revision, CancellationToken ct) =>
+        api == HubApi.ModelScope ? ListModelScopeFilesAsync(repo, revision, ct) : ListTreeFilesAsync(repo, revision, ct);
+
+    async Task<IReadOnlyList<RemoteFile>> ListTreeFilesAsync(RepoName repo, string revision, CancellationToken ct)
     {
         var files = new List<RemoteFile>();
         string? url = $"api/models/{repo}/tree/{Uri.EscapeDataString(revision)}?recursive=true";
@@ -171,6 +187,22 @@ public sealed class HubClient(HttpClient http, string? token)
             url = NextLink(response);
         }
         return files;
+    }
+
+    // As modelscope/hub/api.py HubApi.get_model_files: GET {endpoint}/api/v1/models/{owner}/{name}/repo/files
+    // ?Revision=…&Recursive=true, answering {"Code": 200, "Data": {"Files": [{"Name", "Path", "Type": "blob"|"tree",
+    // "Size", "Sha256", "Revision", …}]}, "Message": …}.
+    async Task<IReadOnlyList<RemoteFile>> ListModelScopeFilesAsync(RepoName repo, string revision, CancellationToken ct)
+    {
+        using var request = Request(HttpMethod.Get, $"api/v1/models/{repo}/repo/files?Revision={Uri.EscapeDataString(revision)}&Recursive=true");
+        using var response = await SendAsync(request, ct);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct));
+        if (body?["Code"]?.GetValue<int>() is not 200 || body["Data"]?["Files"] is not JsonArray entries)
+            throw new HubClientException(response.StatusCode, $"{request.RequestUri}: not a ModelScope file listing ({body?["Message"] ?? "no Code 200 and Data.Files"})");
+        return [.. entries.OfType<JsonObject>()
+            .Where(e => e["Type"]?.GetValue<string>() != "tree")
+            .Select(e => new RemoteFile(e["Path"]!.GetValue<string>(), e["Size"]!.GetValue<long>(),
+                e["Sha256"]?.GetValue<string>() is { Length: > 0 } sha ? sha : null))];
     }
 
     static string? NextLink(HttpResponseMessage response)
@@ -204,57 +236,24 @@ public sealed class HubClient(HttpClient http, string? token)
     }
 
     /// <summary>
-    /// Downloads <paramref name="file"/> to <paramref name="destination"/>. An interrupted download leaves
-    /// <c>destination.part</c>, which the next call resumes with an HTTP range; the finished file is checked
-    /// against the hub's SHA-256 before it is moved into place.
+    /// Downloads <paramref name="file"/> to <paramref name="destination"/>, resumably, in parallel ranges when large,
+    /// checked against the hub's SHA-256 (see <see cref="FileDownload"/>).
     /// </summary>
-    public async Task DownloadFileAsync(RepoName repo, string revision, RemoteFile file, string destination,
+    public Task DownloadFileAsync(RepoName repo, string revision, RemoteFile file, string destination,
         IProgress<TransferProgress>? progress, CancellationToken ct)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
-        var partial = destination + ".part";
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        await using (var output = new FileStream(partial, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.Asynchronous))
+        // ModelScope: modelscope/hub/file_download.py get_file_download_url,
+        // {endpoint}/api/v1/models/{model_id}/repo?Revision={revision}&FilePath={file_path}, fetched in ranges.
+        var url = api == HubApi.ModelScope
+            ? $"api/v1/models/{repo}/repo?Revision={Uri.EscapeDataString(revision)}&FilePath={Uri.EscapeDataString(file.Path)}"
+            : $"{repo}/resolve/{Uri.EscapeDataString(revision)}/{string.Join('/', file.Path.Split('/').Select(Uri.EscapeDataString))}";
+        return FileDownload.DownloadAsync(async (from, to, token) =>
         {
-            if (output.Length > file.Size)
-                output.SetLength(0);
-            var buffer = new byte[HashBufferSize];
-            int read;
-            while ((read = await output.ReadAsync(buffer, ct)) > 0)
-                hash.AppendData(buffer, 0, read);
-            var offset = output.Length;
-            if (offset < file.Size)
-            {
-                var path = string.Join('/', file.Path.Split('/').Select(Uri.EscapeDataString));
-                using var request = Request(HttpMethod.Get, $"{repo}/resolve/{Uri.EscapeDataString(revision)}/{path}");
-                if (offset > 0)
-                    request.Headers.Range = new RangeHeaderValue(offset, null);
-                using var response = await SendAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
-                if (offset > 0 && response.StatusCode != HttpStatusCode.PartialContent)
-                {
-                    // The server ignored the range: start over.
-                    (offset, _) = (0, hash.GetHashAndReset());
-                    output.SetLength(0);
-                }
-                await using var body = await response.Content.ReadAsStreamAsync(ct);
-                while ((read = await body.ReadAsync(buffer, ct)) > 0)
-                {
-                    hash.AppendData(buffer, 0, read);
-                    await output.WriteAsync(buffer.AsMemory(0, read), ct);
-                    offset += read;
-                    progress?.Report(new TransferProgress(file.Path, offset, file.Size));
-                }
-            }
-            if (offset != file.Size)
-                throw new IOException($"{file.Path}: received {offset} of {file.Size} bytes; run the pull again to resume");
-        }
-        var actual = Convert.ToHexStringLower(hash.GetHashAndReset());
-        if (file.Sha256 is not null && actual != file.Sha256)
-        {
-            File.Delete(partial);
-            throw new IOException($"{file.Path}: SHA-256 {actual} does not match the hub's {file.Sha256}; the partial file was removed");
-        }
-        File.Move(partial, destination, overwrite: true);
+            using var request = Request(HttpMethod.Get, url);
+            if (from > 0 || to < file.Size)
+                request.Headers.Range = new RangeHeaderValue(from, to - 1);
+            return await SendAsync(request, token, HttpCompletionOption.ResponseHeadersRead);
+        }, file, destination, progress, ct);
     }
 
     /// <summary>Reports bytes read through a stream (for upload progress).</summary>

@@ -40,10 +40,10 @@ public interface IHubStore : IDisposable
     Task<IReadOnlyList<RepoRecord>> SearchAsync(ModelQuery query, CancellationToken ct);
 
     /// <summary>Everything <paramref name="model"/> derives from, transitively, nearest first.</summary>
-    Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, int maxDepth, CancellationToken ct);
+    Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, LineagePage page, CancellationToken ct);
 
     /// <summary>Everything derived from <paramref name="model"/>, transitively, nearest first (private repos omitted unless visible).</summary>
-    Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, int maxDepth, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct);
+    Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, LineagePage page, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct);
 
     Task AddDownloadAsync(long repoId, CancellationToken ct);
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Npgsql;
 using ModelGrid.Hub.Repos;
 
@@ -52,6 +51,7 @@ public sealed class PostgresHubStore : IHubStore
             tensor_types jsonb NOT NULL DEFAULT '{}',
             tags text[] NOT NULL DEFAULT '{}',
             card_data json);
+        ALTER TABLE repos ADD COLUMN IF NOT EXISTS gguf json;
         CREATE UNIQUE INDEX IF NOT EXISTS repos_full_name ON repos (lower(full_name));
         CREATE INDEX IF NOT EXISTS repos_namespace ON repos (lower(namespace));
         CREATE INDEX IF NOT EXISTS repos_downloads ON repos (downloads DESC, id DESC);
@@ -88,7 +88,15 @@ public sealed class PostgresHubStore : IHubStore
         r.id, r.namespace, r.name, r.private, r.created_at, r.last_modified, r.downloads, r.likes,
         r.license, r.pipeline_tag, r.library_name, r.architecture, r.model_type, r.num_parameters,
         r.tensor_types::text, r.tags, r.card_data::text,
-        (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main')
+        (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main'), r.gguf::text
+        """;
+
+    // pg_trgm (in PostgreSQL's contrib, which Debian's server package includes) lets ILIKE '%term%' use an index; it is
+    // a trusted extension, so a user who may create objects in the database may add it. Without it search still works,
+    // by scanning.
+    const string TrigramIndex = """
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+        CREATE INDEX IF NOT EXISTS repos_full_name_trgm ON repos USING gin (full_name gin_trgm_ops);
         """;
 
     public async Task InitializeAsync(CancellationToken ct)
@@ -97,6 +105,15 @@ public sealed class PostgresHubStore : IHubStore
         await using var tx = await db.BeginTransactionAsync(ct);
         await ExecuteAsync(db, tx, "SELECT pg_advisory_xact_lock(@key)", ct, ("key", SchemaLockKey));
         await ExecuteAsync(db, tx, Schema, ct);
+        await tx.SaveAsync("trigram", ct);
+        try
+        {
+            await ExecuteAsync(db, tx, TrigramIndex, ct);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.UndefinedFile or PostgresErrorCodes.FeatureNotSupported)
+        {
+            await tx.RollbackAsync("trigram", ct);
+        }
         await tx.CommitAsync(ct);
     }
 
@@ -135,11 +152,7 @@ public sealed class PostgresHubStore : IHubStore
     static string? NullableString(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
     // ASCII-only folding, as SQLite's NOCASE; lower() in the database agrees on ASCII whatever its locale.
-    static string Fold(string text) => string.Create(text.Length, text, (span, source) =>
-    {
-        for (var i = 0; i < source.Length; i++)
-            span[i] = char.IsAsciiLetterUpper(source[i]) ? (char)(source[i] | 0x20) : source[i];
-    });
+    static string Fold(string text) => AsciiCase.Fold(text);
 
     static RepoRecord ReadRepo(NpgsqlDataReader r) => new(
         r.GetInt64(0),
@@ -158,9 +171,10 @@ public sealed class PostgresHubStore : IHubStore
             Architecture = NullableString(r, 11),
             ModelType = NullableString(r, 12),
             ParameterCount = r.IsDBNull(13) ? null : r.GetInt64(13),
-            TensorTypes = JsonSerializer.Deserialize<Dictionary<string, long>>(r.GetString(14))!,
+            TensorTypes = MetadataJson.TensorTypes(r.GetString(14)),
             Tags = r.GetFieldValue<string[]>(15),
             CardDataJson = NullableString(r, 16),
+            Gguf = MetadataJson.Gguf(NullableString(r, 18)),
         });
 
     static CommitRecord ReadCommit(NpgsqlDataReader r) =>
@@ -261,12 +275,13 @@ public sealed class PostgresHubStore : IHubStore
     {
         await ExecuteAsync(db, tx, """
             UPDATE repos SET license = @license, pipeline_tag = @pipeline, library_name = @library, architecture = @arch,
-                model_type = @type, num_parameters = @params, tensor_types = @tensors::jsonb, tags = @tags, card_data = @card::json
+                model_type = @type, num_parameters = @params, tensor_types = @tensors::jsonb, tags = @tags, card_data = @card::json,
+                gguf = @gguf::json
             WHERE id = @repo
             """, ct, ("license", m.License), ("pipeline", m.PipelineTag), ("library", m.LibraryName),
             ("arch", m.Architecture), ("type", m.ModelType), ("params", m.ParameterCount),
-            ("tensors", JsonSerializer.Serialize(m.TensorTypes)), ("tags", m.Tags.ToArray()),
-            ("card", m.CardDataJson), ("repo", repoId));
+            ("tensors", MetadataJson.Serialize(m.TensorTypes)), ("tags", m.Tags.ToArray()),
+            ("card", m.CardDataJson), ("gguf", MetadataJson.Serialize(m.Gguf)), ("repo", repoId));
         await ExecuteAsync(db, tx, "DELETE FROM repo_tags WHERE repo_id = @repo", ct, ("repo", repoId));
         await ExecuteAsync(db, tx, "INSERT INTO repo_tags (repo_id, tag) SELECT @repo, unnest(@tags)", ct,
             ("repo", repoId), ("tags", m.Tags.Select(Fold).Distinct(StringComparer.Ordinal).ToArray()));
@@ -331,7 +346,7 @@ public sealed class PostgresHubStore : IHubStore
     }
 
     // A model reached along several paths is reported once, at its smallest depth.
-    public Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, int maxDepth, CancellationToken ct) =>
+    public Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, LineagePage page, CancellationToken ct) =>
         QueryAsync("""
             WITH RECURSIVE ancestors(model, relation, depth, via) AS (
                 SELECT b.base_name, b.relation, 1, r.full_name
@@ -343,31 +358,17 @@ public sealed class PostgresHubStore : IHubStore
             SELECT model, relation, depth, via FROM (
                 SELECT DISTINCT ON (lower(model)) model, relation, depth, via FROM ancestors
                 ORDER BY lower(model), depth, via) nearest
-            ORDER BY depth, lower(model) COLLATE "C"
-            """, ReadEdge, ct, ("model", Fold(model)), ("maxDepth", maxDepth));
+            ORDER BY depth, lower(model) COLLATE "C" LIMIT @limit OFFSET @offset
+            """, ReadEdge, ct, ("model", Fold(model)), ("maxDepth", page.MaxDepth), ("limit", page.Limit), ("offset", page.Offset));
 
-    // The worktable's row estimate makes the planner merge-join the whole repo_bases index on every step; the
-    // LATERAL subquery (kept apart by OFFSET 0) makes each step an index lookup per model reached instead.
-    public Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, int maxDepth, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
+    public Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, LineagePage page, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
     {
         var visibility = Visibility(visibleNamespaces);
-        return QueryAsync($"""
-            WITH RECURSIVE descendants(model, relation, depth, via) AS (
-                SELECT r.full_name, b.relation, 1, b.base_name
-                FROM repo_bases b JOIN repos r ON r.id = b.repo_id WHERE lower(b.base_name) = @model AND {visibility.Sql}
-                UNION
-                SELECT next.full_name, next.relation, d.depth + 1, next.base_name
-                FROM descendants d CROSS JOIN LATERAL (
-                    SELECT r.full_name, b.relation, b.base_name
-                    FROM repo_bases b JOIN repos r ON r.id = b.repo_id
-                    WHERE lower(b.base_name) = lower(d.model) AND {visibility.Sql}
-                    OFFSET 0) next
-                WHERE d.depth < @maxDepth)
-            SELECT model, relation, depth, via FROM (
-                SELECT DISTINCT ON (lower(model)) model, relation, depth, via FROM descendants
-                ORDER BY lower(model), depth, via) nearest
-            ORDER BY depth, lower(model) COLLATE "C"
-            """, ReadEdge, ct, [("model", Fold(model)), ("maxDepth", maxDepth), .. visibility.Args]);
+        return LineageWalk.DescendantsAsync(model, page, frontier => QueryAsync($"""
+            SELECT r.full_name, b.relation, b.base_name FROM repo_bases b JOIN repos r ON r.id = b.repo_id
+            WHERE lower(b.base_name) = ANY(@frontier) AND {visibility.Sql}
+            """, r => new ChildEdge(r.GetString(0), r.GetString(1), r.GetString(2)), ct,
+            [("frontier", frontier.Select(Fold).ToArray()), .. visibility.Args]));
     }
 
     public async Task AddDownloadAsync(long repoId, CancellationToken ct)

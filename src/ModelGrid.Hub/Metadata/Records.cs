@@ -14,6 +14,9 @@ public sealed record RefRecord(RefKind Kind, string Name, string CommitId);
 /// <summary>A declared <c>base_model</c> edge: this model derives from <paramref name="BaseModel"/> by <paramref name="Relation"/>.</summary>
 public sealed record BaseModelLink(string BaseModel, string Relation);
 
+/// <summary>What a GGUF header says (the Hub's <c>gguf</c> field): architecture, parameter count, context length, tensor types.</summary>
+public sealed record GgufInfo(string? Architecture, long Total, long? ContextLength, IReadOnlyDictionary<string, long> TensorTypes);
+
 /// <summary>What the hub reads from a revision's model card, config.json and weight headers.</summary>
 public sealed record ModelMetadata
 {
@@ -22,9 +25,12 @@ public sealed record ModelMetadata
     public string? LibraryName { get; init; }
     public string? Architecture { get; init; }
     public string? ModelType { get; init; }
+    /// <summary>From the safetensors headers, else from the GGUF header.</summary>
     public long? ParameterCount { get; init; }
-    /// <summary>Parameter count per tensor type (F16, BF16, Q8_0, …).</summary>
+    /// <summary>Parameter count per safetensors dtype (F16, BF16, …).</summary>
     public IReadOnlyDictionary<string, long> TensorTypes { get; init; } = new Dictionary<string, long>();
+    /// <summary>From the header of the revision's first GGUF file (by path), if it has one that parses.</summary>
+    public GgufInfo? Gguf { get; init; }
     public IReadOnlyList<string> Tags { get; init; } = [];
     public IReadOnlyList<BaseModelLink> BaseModels { get; init; } = [];
     /// <summary>The README front matter as JSON (the Hub's <c>cardData</c>), or null without a card.</summary>
@@ -44,6 +50,9 @@ public sealed record RepoRecord(
 
 /// <summary>One step of a lineage walk: <paramref name="Model"/> is reached from <paramref name="Via"/> at <paramref name="Depth"/>.</summary>
 public sealed record LineageEdge(string Model, string Relation, int Depth, string Via);
+
+/// <summary>Which part of a lineage walk to return: edges up to <paramref name="MaxDepth"/>, ordered by depth then id, paged.</summary>
+public sealed record LineagePage(int MaxDepth, int Limit, int Offset);
 
 public enum ModelSort { Downloads, Likes, LastModified, CreatedAt, Id, Parameters }
 

@@ -7,7 +7,7 @@ namespace ModelGrid.Hub.Metadata;
 /// <summary>The embedded metadata store: one SQLite file in WAL mode, no set-up.</summary>
 public sealed class SqliteHubStore(string databasePath) : IHubStore
 {
-    const int SchemaVersion = 1;
+    const int SchemaVersion = 2;
     readonly string _connectionString = new SqliteConnectionStringBuilder
     {
         DataSource = databasePath,
@@ -17,7 +17,6 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
     }.ToString();
 
     const string Schema = """
-        PRAGMA journal_mode = WAL;
         CREATE TABLE IF NOT EXISTS repos (
             id INTEGER PRIMARY KEY,
             namespace TEXT NOT NULL COLLATE NOCASE,
@@ -29,11 +28,15 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             downloads INTEGER NOT NULL DEFAULT 0,
             likes INTEGER NOT NULL DEFAULT 0,
             license TEXT, pipeline_tag TEXT, library_name TEXT, architecture TEXT, model_type TEXT,
-            num_parameters INTEGER, tensor_types TEXT, tags TEXT, card_data TEXT);
+            num_parameters INTEGER, tensor_types TEXT, tags TEXT, card_data TEXT, gguf TEXT);
         CREATE INDEX IF NOT EXISTS repos_namespace ON repos(namespace);
-        CREATE INDEX IF NOT EXISTS repos_downloads ON repos(downloads DESC);
-        CREATE INDEX IF NOT EXISTS repos_likes ON repos(likes DESC);
-        CREATE INDEX IF NOT EXISTS repos_last_modified ON repos(last_modified DESC);
+        CREATE INDEX IF NOT EXISTS repos_downloads_id ON repos(downloads DESC, id DESC);
+        CREATE INDEX IF NOT EXISTS repos_likes_id ON repos(likes DESC, id DESC);
+        CREATE INDEX IF NOT EXISTS repos_last_modified_id ON repos(last_modified DESC, id DESC);
+        CREATE VIRTUAL TABLE IF NOT EXISTS repos_fts USING fts5(full_name, content='repos', content_rowid='id', tokenize='trigram');
+        CREATE TRIGGER IF NOT EXISTS repos_fts_insert AFTER INSERT ON repos BEGIN
+            INSERT INTO repos_fts (rowid, full_name) VALUES (new.id, new.full_name);
+        END;
         CREATE TABLE IF NOT EXISTS commits (
             repo_id INTEGER NOT NULL REFERENCES repos(id),
             id TEXT NOT NULL, parent_id TEXT, title TEXT NOT NULL, message TEXT NOT NULL,
@@ -65,20 +68,43 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         r.id, r.namespace, r.name, r.private, r.created_at, r.last_modified, r.downloads, r.likes,
         r.license, r.pipeline_tag, r.library_name, r.architecture, r.model_type, r.num_parameters,
         r.tensor_types, r.tags, r.card_data,
-        (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main')
+        (SELECT commit_id FROM refs WHERE repo_id = r.id AND kind = 0 AND name = 'main'), r.gguf
+        """;
+
+    // Version 1 had sort indexes without the id tie-break (so a sort on a column with many ties, as downloads = 0,
+    // read and sorted every tie), no trigram index of names and no GGUF header summary.
+    const string MigrateFromVersion1 = """
+        ALTER TABLE repos ADD COLUMN gguf TEXT;
+        DROP INDEX IF EXISTS repos_downloads;
+        DROP INDEX IF EXISTS repos_likes;
+        DROP INDEX IF EXISTS repos_last_modified;
+        INSERT INTO repos_fts (repos_fts) VALUES ('rebuild');
         """;
 
     public async Task InitializeAsync(CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
-        await ExecuteAsync(db, null, Schema, ct);
-        await ExecuteAsync(db, null, $"PRAGMA user_version = {SchemaVersion}", ct);
+        await ExecuteAsync(db, null, "PRAGMA journal_mode = WAL", ct);
+        await using var tx = BeginWrite(db);
+        var version = await ScalarAsync(db, tx, "PRAGMA user_version", ct);
+        await ExecuteAsync(db, tx, Schema, ct);
+        // Version 0 is a database just created by Schema.
+        if (version == 1)
+            await ExecuteAsync(db, tx, MigrateFromVersion1, ct);
+        if (version < SchemaVersion)
+            await ExecuteAsync(db, tx, $"PRAGMA user_version = {SchemaVersion}", ct);
+        await tx.CommitAsync(ct);
     }
+
+    // Queries touch rows all over a large file (a popular base's 6,000 children are 6,000 random repos rows); through
+    // SQLite's own 2 MB page cache that was 65 ms, reading from the OS page cache by memory map 13 ms.
+    const long MemoryMapBytes = 1L << 30;
 
     async Task<SqliteConnection> OpenAsync(CancellationToken ct)
     {
         var db = new SqliteConnection(_connectionString);
         await db.OpenAsync(ct);
+        await ExecuteAsync(db, null, $"PRAGMA mmap_size = {MemoryMapBytes}", ct);
         return db;
     }
 
@@ -132,10 +158,13 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             Architecture = NullableString(r, 11),
             ModelType = NullableString(r, 12),
             ParameterCount = r.IsDBNull(13) ? null : r.GetInt64(13),
-            TensorTypes = JsonSerializer.Deserialize<Dictionary<string, long>>(NullableString(r, 14) ?? "{}")!,
+            TensorTypes = MetadataJson.TensorTypes(NullableString(r, 14)),
             Tags = JsonSerializer.Deserialize<List<string>>(NullableString(r, 15) ?? "[]")!,
             CardDataJson = NullableString(r, 16),
+            Gguf = MetadataJson.Gguf(NullableString(r, 18)),
         });
+
+    static LineageEdge ReadEdge(SqliteDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3));
 
     static CommitRecord ReadCommit(SqliteDataReader r) =>
         new(r.GetString(0), NullableString(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), FromUnix(r.GetInt64(5)));
@@ -263,12 +292,13 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
     {
         await ExecuteAsync(db, tx, """
             UPDATE repos SET license = $license, pipeline_tag = $pipeline, library_name = $library, architecture = $arch,
-                model_type = $type, num_parameters = $params, tensor_types = $tensors, tags = $tags, card_data = $card
+                model_type = $type, num_parameters = $params, tensor_types = $tensors, tags = $tags, card_data = $card,
+                gguf = $gguf
             WHERE id = $repo
             """, ct, ("$license", m.License), ("$pipeline", m.PipelineTag), ("$library", m.LibraryName),
             ("$arch", m.Architecture), ("$type", m.ModelType), ("$params", m.ParameterCount),
-            ("$tensors", JsonSerializer.Serialize(m.TensorTypes)), ("$tags", JsonSerializer.Serialize(m.Tags)),
-            ("$card", m.CardDataJson), ("$repo", repoId));
+            ("$tensors", MetadataJson.Serialize(m.TensorTypes)), ("$tags", JsonSerializer.Serialize(m.Tags)),
+            ("$card", m.CardDataJson), ("$gguf", MetadataJson.Serialize(m.Gguf)), ("$repo", repoId));
         await ExecuteAsync(db, tx, "DELETE FROM repo_tags WHERE repo_id = $repo", ct, ("$repo", repoId));
         foreach (var tag in m.Tags.Distinct(StringComparer.OrdinalIgnoreCase))
             await ExecuteAsync(db, tx, "INSERT INTO repo_tags (repo_id, tag) VALUES ($repo, $tag)", ct, ("$repo", repoId), ("$tag", tag));
@@ -287,27 +317,41 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             """, ct, ("$repo", repoId), ("$kind", (int)reference.Kind), ("$name", reference.Name), ("$commit", reference.CommitId)) == 1;
     }
 
+    // A criterion matching fewer rows than this is cheapest as the starting point: fetch its rows, check the rest,
+    // sort. When every criterion matches more, walking the sort index and checking each row finds a page sooner.
+    const int SmallCandidateSet = 4000;
+
     public async Task<IReadOnlyList<RepoRecord>> SearchAsync(ModelQuery query, CancellationToken ct)
     {
         var where = new List<string>();
         var args = new List<(string, object?)>();
+        // Each indexed criterion, as a query of the ids it matches.
+        var candidates = new List<string>();
         var visible = query.VisibleNamespaces.Select((ns, i) => $"$visible{i}").ToList();
         where.Add(visible.Count == 0 ? "r.private = 0" : $"(r.private = 0 OR r.namespace IN ({string.Join(", ", visible)}))");
         args.AddRange(query.VisibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns)));
         if (!string.IsNullOrEmpty(query.Search))
         {
+            // LIKE decides (ASCII case folding, as NOCASE and PostgreSQL's store); the trigram index only narrows.
             where.Add(@"r.full_name LIKE $search ESCAPE '\'");
             args.Add(("$search", "%" + query.Search.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%"));
+            if (query.Search.Length >= 3 && System.Text.Ascii.IsValid(query.Search))
+            {
+                candidates.Add("SELECT rowid AS id FROM repos_fts WHERE repos_fts MATCH $phrase");
+                args.Add(("$phrase", "\"" + query.Search.Replace("\"", "\"\"") + "\""));
+            }
         }
         if (!string.IsNullOrEmpty(query.Author))
         {
             where.Add("r.namespace = $author");
             args.Add(("$author", query.Author));
+            candidates.Add("SELECT id FROM repos WHERE namespace = $author");
         }
         for (var i = 0; i < query.Tags.Count; i++)
         {
             where.Add($"EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = $tag{i} AND t.repo_id = r.id)");
             args.Add(($"$tag{i}", query.Tags[i]));
+            candidates.Add($"SELECT repo_id AS id FROM repo_tags WHERE tag = $tag{i}");
         }
         var column = query.Sort switch
         {
@@ -319,16 +363,52 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             _ => "r.downloads",
         };
         var direction = query.Descending ? "DESC" : "ASC";
+        var order = $"{column} {direction}, r.id {direction}";
+        var sortIndexed = query.Sort is ModelSort.Downloads or ModelSort.Likes or ModelSort.LastModified or ModelSort.Id;
         args.Add(("$limit", query.Limit));
         args.Add(("$offset", query.Offset));
+        args.Add(("$walk", WalkLimit));
         await using var db = await OpenAsync(ct);
-        return await QueryAsync(db, $"""
-            SELECT {RepoColumns} FROM repos r WHERE {string.Join(" AND ", where)}
-            ORDER BY {column} {direction}, r.id {direction} LIMIT $limit OFFSET $offset
+        Task<List<RepoRecord>> PageAsync(string from) => QueryAsync(db, $"""
+            SELECT {RepoColumns} FROM {from} WHERE {string.Join(" AND ", where)}
+            ORDER BY {order} LIMIT $limit OFFSET $offset
             """, ReadRepo, ct, [.. args]);
+
+        // CROSS JOIN makes SQLite read the candidates first, as written.
+        if (await SmallestCandidateSetAsync(db, candidates, [.. args], ct) is { } smallest)
+            return await PageAsync($"({smallest}) c CROSS JOIN repos r ON r.id = c.id");
+        if (candidates.Count == 0 || (candidates.Count == 1 && sortIndexed))
+            return await PageAsync("repos r");
+        // Several large criteria: their intersection may be anything from most rows to none. The first rows of the
+        // sort order usually hold a page; if not, matches are rare and intersecting the candidate sets is cheaper
+        // than walking on through every row.
+        if (sortIndexed)
+        {
+            var page = await PageAsync($"(SELECT r.id FROM repos r ORDER BY {order} LIMIT $walk) w CROSS JOIN repos r ON r.id = w.id");
+            if (page.Count == query.Limit)
+                return page;
+        }
+        return await PageAsync($"({string.Join(" INTERSECT ", candidates)}) c CROSS JOIN repos r ON r.id = c.id");
     }
 
-    public async Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, int maxDepth, CancellationToken ct)
+    // Rows of the sort order to try before intersecting (about 10 ms on the development VM).
+    const int WalkLimit = 10_000;
+
+    /// <summary>The candidate query with the fewest rows if it has fewer than <see cref="SmallCandidateSet"/>, else null.</summary>
+    static async Task<string?> SmallestCandidateSetAsync(SqliteConnection db, List<string> candidates, (string, object?)[] args, CancellationToken ct)
+    {
+        string? smallest = null;
+        long fewest = SmallCandidateSet;
+        foreach (var candidate in candidates)
+        {
+            var count = await ScalarAsync(db, null, $"SELECT count(*) FROM ({candidate} LIMIT {fewest})", ct, args);
+            if (count < fewest)
+                (smallest, fewest) = (candidate, count);
+        }
+        return smallest;
+    }
+
+    public async Task<IReadOnlyList<LineageEdge>> AncestorsAsync(string model, LineagePage page, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
         return await QueryAsync(db, """
@@ -340,26 +420,20 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
                 FROM ancestors a JOIN repos r ON r.full_name = a.model JOIN repo_bases b ON b.repo_id = r.id
                 WHERE a.depth < $maxDepth)
             SELECT model, relation, MIN(depth), via FROM ancestors GROUP BY model ORDER BY MIN(depth), model
-            """, r => new LineageEdge(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3)), ct,
-            ("$model", model), ("$maxDepth", maxDepth));
+            LIMIT $limit OFFSET $offset
+            """, ReadEdge, ct, ("$model", model), ("$maxDepth", page.MaxDepth), ("$limit", page.Limit), ("$offset", page.Offset));
     }
 
-    public async Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, int maxDepth, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
+    public async Task<IReadOnlyList<LineageEdge>> DescendantsAsync(string model, LineagePage page, IReadOnlyCollection<string> visibleNamespaces, CancellationToken ct)
     {
         var visible = visibleNamespaces.Select((_, i) => $"$visible{i}").ToList();
         var visibility = visible.Count == 0 ? "r.private = 0" : $"(r.private = 0 OR r.namespace IN ({string.Join(", ", visible)}))";
         await using var db = await OpenAsync(ct);
-        return await QueryAsync(db, $"""
-            WITH RECURSIVE descendants(model, relation, depth, via) AS (
-                SELECT r.full_name, b.relation, 1, b.base_name
-                FROM repo_bases b JOIN repos r ON r.id = b.repo_id WHERE b.base_name = $model AND {visibility}
-                UNION
-                SELECT r.full_name, b.relation, d.depth + 1, b.base_name
-                FROM descendants d JOIN repo_bases b ON b.base_name = d.model JOIN repos r ON r.id = b.repo_id
-                WHERE d.depth < $maxDepth AND {visibility})
-            SELECT model, relation, MIN(depth), via FROM descendants GROUP BY model ORDER BY MIN(depth), model
-            """, r => new LineageEdge(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3)), ct,
-            [("$model", model), ("$maxDepth", maxDepth), .. visibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns))]);
+        return await LineageWalk.DescendantsAsync(model, page, async frontier => await QueryAsync(db, $"""
+            SELECT r.full_name, b.relation, b.base_name FROM repo_bases b JOIN repos r ON r.id = b.repo_id
+            WHERE b.base_name IN (SELECT value FROM json_each($frontier)) AND {visibility}
+            """, r => new ChildEdge(r.GetString(0), r.GetString(1), r.GetString(2)), ct,
+            [("$frontier", JsonSerializer.Serialize(frontier)), .. visibleNamespaces.Select((ns, i) => ($"$visible{i}", (object?)ns))]));
     }
 
     public async Task AddDownloadAsync(long repoId, CancellationToken ct)
