@@ -15,21 +15,12 @@ static unsafe class DecodeRows
         int rowBytes = (int)GgmlTypeInfo.RowBytes(type, Columns);
         int rows = (64 << 20) / rowBytes;
         var random = new Random(1);
+        // 64 random rows repeated: quantizing 64 MiB of random values would take longer than the measurement.
+        var distinct = KernelBenchmarks.RandomRows(type, Columns, 64, random);
         var weights = new byte[(long)rowBytes * rows];
-        var values = new float[Columns];
         for (int r = 0; r < rows; r++)
-        {
-            if (r < 64)
-            {
-                for (int i = 0; i < Columns; i++)
-                    values[i] = (float)(random.NextDouble() - 0.5) * 0.1f;
-                BlockQuantizer.Quantize(type, values, weights.AsSpan(r * rowBytes, rowBytes));
-            }
-            else
-            {
-                weights.AsSpan((r % 64) * rowBytes, rowBytes).CopyTo(weights.AsSpan(r * rowBytes, rowBytes));
-            }
-        }
+            distinct.AsSpan((r % 64) * rowBytes, rowBytes).CopyTo(weights.AsSpan(r * rowBytes, rowBytes));
+        var values = Enumerable.Range(0, Columns).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         var activations = new byte[RowKernels.EncodedActivationBytes(kernel.Activations, Columns)];
         RowKernels.EncodeActivations(kernel.Activations, values, activations);
         var output = new float[rows];

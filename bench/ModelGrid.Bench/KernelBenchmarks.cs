@@ -28,17 +28,25 @@ public class KernelBenchmarks
         var random = new Random(1);
         _kernel = RowKernels.For(Type);
         _rowBytes = (int)GgmlTypeInfo.RowBytes(Type, Columns);
-        _weights = new byte[(long)_rowBytes * Rows];
-        var row = new float[Columns];
-        for (int r = 0; r < Rows; r++)
-        {
-            for (int i = 0; i < Columns; i++)
-                row[i] = (float)(random.NextDouble() - 0.5) * 0.1f;
-            Encode(Type, row, _weights.AsSpan(r * _rowBytes, _rowBytes));
-        }
+        _weights = RandomRows(Type, Columns, Rows, random);
         var x = Enumerable.Range(0, Columns).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
         _activations = new byte[RowKernels.EncodedActivationBytes(_kernel.Activations, Columns)];
         RowKernels.EncodeActivations(_kernel.Activations, x, _activations);
+    }
+
+    /// <summary>Rows of small random weights (uniform in ±0.05, as trained layers roughly are) in a tensor type.</summary>
+    public static byte[] RandomRows(GgmlType type, int columns, int rows, Random random)
+    {
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(type, columns);
+        var weights = new byte[(long)rowBytes * rows];
+        var values = new float[columns];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int i = 0; i < columns; i++)
+                values[i] = (float)(random.NextDouble() - 0.5) * 0.1f;
+            Encode(type, values, weights.AsSpan(r * rowBytes, rowBytes));
+        }
+        return weights;
     }
 
     static void Encode(GgmlType type, float[] values, Span<byte> destination)

@@ -33,14 +33,8 @@ public unsafe class TileBenchmarks
         var random = new Random(1);
         _kernel = RowKernels.For(Type);
         _rowBytes = (int)GgmlTypeInfo.RowBytes(Type, Columns);
-        _weights = new byte[(long)_rowBytes * Rows];
+        _weights = KernelBenchmarks.RandomRows(Type, Columns, Rows, random);
         var values = new float[Columns];
-        for (int r = 0; r < Rows; r++)
-        {
-            for (int i = 0; i < Columns; i++)
-                values[i] = (float)(random.NextDouble() - 0.5) * 0.1f;
-            BlockQuantizer.Quantize(Type, values, _weights.AsSpan(r * _rowBytes, _rowBytes));
-        }
         _activationBytes = RowKernels.EncodedActivationBytes(_kernel.Activations, Columns);
         _activations = new byte[_activationBytes * Tokens];
         for (int t = 0; t < Tokens; t++)
