@@ -227,36 +227,39 @@ public sealed unsafe class Attention(
             new ReadOnlySpan<float>(output + r * group * valueDim, group * valueDim).CopyTo(new Span<float>(GroupOutputs(first + r, kvHead), group * valueDim));
     }
 
+    /// <summary>Each row's scores over the positions it sees, one query against a cache page of keys at a time.</summary>
     void ScoresByPositions(int first, int rows, int kvHead, KvCache cache, int firstPosition, int length, float* scores)
     {
-        int group = heads / kvHeads;
+        int group = heads / kvHeads, keyStride = kvHeads * headDim;
         float scale = 1f / MathF.Sqrt(headDim);
-        // Query (r, g) sees positions 0..firstPosition + r: row r of the block starts at key firstPosition + r.
-        for (int j = 0; j < length; j++)
+        for (int r = 0; r < rows; r++)
         {
-            float* key = cache.Key(j) + kvHead * headDim;
-            for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
+            int seen = firstPosition + r + 1;
+            for (int g = 0; g < group; g++)
             {
-                float* query = GroupQueries(first + r, kvHead);
-                for (int g = 0; g < group; g++)
-                    scores[(r * group + g) * length + j] = VectorMath.Dot(query + g * headDim, key, headDim) * scale;
+                float* query = GroupQueries(first + r, kvHead) + g * headDim, row = scores + (r * group + g) * length;
+                for (int start = 0; start < seen; start += KvCache.PagePositions)
+                    VectorMath.DotRows(query, cache.Key(start) + kvHead * headDim, keyStride, Math.Min(KvCache.PagePositions, seen - start), headDim, row + start);
+                var span = new Span<float>(row, seen);
+                TensorPrimitives.Multiply(span, scale, span);
             }
         }
     }
 
+    /// <summary>Each row's output, Σ p·V over the positions it sees, a cache page of values at a time.</summary>
     void ValuesByPositions(int first, int rows, int kvHead, KvCache cache, int firstPosition, int length, float* scores)
     {
-        int group = heads / kvHeads;
+        int group = heads / kvHeads, valueStride = kvHeads * valueDim;
         for (int r = 0; r < rows; r++)
-            new Span<float>(GroupOutputs(first + r, kvHead), group * valueDim).Clear();
-        for (int j = 0; j < length; j++)
         {
-            float* value = cache.Value(j) + kvHead * valueDim;
-            for (int r = Math.Max(0, j - firstPosition); r < rows; r++)
+            int seen = firstPosition + r + 1;
+            for (int g = 0; g < group; g++)
             {
-                float* output = GroupOutputs(first + r, kvHead);
-                for (int g = 0; g < group; g++)
-                    VectorMath.MultiplyAdd(output + g * valueDim, value, scores[(r * group + g) * length + j], valueDim);
+                float* output = GroupOutputs(first + r, kvHead) + g * valueDim, weights = scores + (r * group + g) * length;
+                new Span<float>(output, valueDim).Clear();
+                for (int start = 0; start < seen; start += KvCache.PagePositions)
+                    VectorMath.MultiplyAddRows(output, cache.Value(start) + kvHead * valueDim, valueStride, weights + start,
+                        Math.Min(KvCache.PagePositions, seen - start), valueDim);
             }
         }
     }
