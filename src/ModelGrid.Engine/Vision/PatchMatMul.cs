@@ -14,7 +14,12 @@ namespace ModelGrid.Engine.Vision;
 /// </summary>
 internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
 {
-    const int RowsPerItem = 16;
+    // A work item's decoded rows and a block of tokens are sized to stay in L2 together (~256 KiB each), so every
+    // activation row loaded from L3 feeds all of the item's rows: an image's activations (hundreds of KiB to MiBs)
+    // are read once per item instead of once per 4-row tile.
+    const int BlockBytes = 256 << 10;
+    const int MinRowsPerItem = 16;
+    const int MaxRowsPerItem = 64;
     const int TileRows = 4;
     const int TileTokens = 2;
 
@@ -35,35 +40,42 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
         _bias = bias;
         _tokens = tokens;
         _outputStride = outputStride;
-        pool.Run(this, (int)((weights.RowCount + RowsPerItem - 1) / RowsPerItem));
+        _rowsPerItem = Math.Clamp(BlockBytes / (weights.RowLength * sizeof(float)) / TileRows * TileRows, MinRowsPerItem, MaxRowsPerItem);
+        _tokensPerBlock = Math.Max(TileTokens, BlockBytes / (weights.RowLength * sizeof(float)) / TileTokens * TileTokens);
+        pool.Run(this, (int)((weights.RowCount + _rowsPerItem - 1) / _rowsPerItem));
         _weights = null!;
         _input = _output = _bias = null;
     }
 
+    int _rowsPerItem;
+    int _tokensPerBlock;
+
     void IParallelWork.Execute(int item)
     {
         int k = _weights.RowLength;
-        long first = (long)item * RowsPerItem;
-        int rows = (int)Math.Min(RowsPerItem, _weights.RowCount - first);
+        long first = (long)item * _rowsPerItem;
+        int rows = (int)Math.Min(_rowsPerItem, _weights.RowCount - first);
         float[] rented = ArrayPool<float>.Shared.Rent(rows * k);
         fixed (float* block = rented)
         {
             for (int r = 0; r < rows; r++)
                 _weights.DequantizeRow(first + r, rented.AsSpan(r * k, k));
-            int r0 = 0;
-            if (Vector256.IsHardwareAccelerated && k % Vector256<float>.Count == 0)
+            bool tiled = Vector256.IsHardwareAccelerated && k % Vector256<float>.Count == 0;
+            int tiledRows = tiled ? rows / TileRows * TileRows : 0;
+            for (int t0 = 0; t0 < _tokens; t0 += _tokensPerBlock)
             {
-                for (; r0 + TileRows <= rows; r0 += TileRows)
+                int tokenEnd = Math.Min(_tokens, t0 + _tokensPerBlock);
+                int pairedEnd = t0 + (tokenEnd - t0) / TileTokens * TileTokens;
+                for (int r0 = 0; r0 < tiledRows; r0 += TileRows)
                 {
-                    int t = 0;
-                    for (; t + TileTokens <= _tokens; t += TileTokens)
+                    for (int t = t0; t < pairedEnd; t += TileTokens)
                         Tile(block + (long)r0 * k, k, t, first + r0);
-                    for (; t < _tokens; t++)
+                    for (int t = pairedEnd; t < tokenEnd; t++)
                         DotRows(block, k, r0, TileRows, t, first);
                 }
+                for (int t = t0; t < tokenEnd; t++)
+                    DotRows(block, k, tiledRows, rows - tiledRows, t, first);
             }
-            for (int t = 0; t < _tokens; t++)
-                DotRows(block, k, r0, rows - r0, t, first);
         }
         ArrayPool<float>.Shared.Return(rented);
     }
