@@ -9,8 +9,8 @@ namespace ModelGrid.Engine.Vision;
 /// <summary>
 /// y[t] = W · x[t] (+ b) for the hundreds of patch rows of an image. The text model's <see cref="MatMul"/> is built for a few
 /// tokens: it decodes a weight row inside every dot product. Here each work item decodes a block of weight rows to
-/// float32 once and then runs every token past it with a 4-row × 2-token register tile, so each loaded weight vector
-/// feeds two products and each activation vector four.
+/// float32 once and then runs every token past it with a 4-row × 3-token register tile, so each loaded weight vector
+/// feeds three products and each activation vector four.
 /// </summary>
 internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
 {
@@ -21,7 +21,7 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
     const int MinRowsPerItem = 16;
     const int MaxRowsPerItem = 64;
     const int TileRows = 4;
-    const int TileTokens = 2;
+    const int TileTokens = 3;
 
     WeightTensor _weights = null!;
     float* _input;
@@ -65,12 +65,12 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
             for (int t0 = 0; t0 < _tokens; t0 += _tokensPerBlock)
             {
                 int tokenEnd = Math.Min(_tokens, t0 + _tokensPerBlock);
-                int pairedEnd = t0 + (tokenEnd - t0) / TileTokens * TileTokens;
+                int tiledEnd = t0 + (tokenEnd - t0) / TileTokens * TileTokens;
                 for (int r0 = 0; r0 < tiledRows; r0 += TileRows)
                 {
-                    for (int t = t0; t < pairedEnd; t += TileTokens)
+                    for (int t = t0; t < tiledEnd; t += TileTokens)
                         Tile(block + (long)r0 * k, k, t, first + r0);
-                    for (int t = pairedEnd; t < tokenEnd; t++)
+                    for (int t = tiledEnd; t < tokenEnd; t++)
                         DotRows(block, k, r0, TileRows, t, first);
                 }
                 for (int t = t0; t < tokenEnd; t++)
@@ -80,39 +80,48 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
         ArrayPool<float>.Shared.Return(rented);
     }
 
-    /// <summary>Rows w..w+3 of the decoded block against tokens t, t+1, k a multiple of 8.</summary>
+    /// <summary>Rows w..w+3 of the decoded block against tokens t..t+2, k a multiple of 8.</summary>
     void Tile(float* w, int k, int t, long row)
     {
-        float* x0 = _input + (long)t * k, x1 = x0 + k;
-        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
-        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        float* x0 = _input + (long)t * k, x1 = x0 + k, x2 = x1 + k;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a30 = default, a31 = default, a32 = default;
         for (int i = 0; i < k; i += Vector256<float>.Count)
         {
             var v0 = Vector256.Load(x0 + i);
             var v1 = Vector256.Load(x1 + i);
+            var v2 = Vector256.Load(x2 + i);
             var w0 = Vector256.Load(w + i);
             a00 = Vector256.FusedMultiplyAdd(w0, v0, a00);
             a01 = Vector256.FusedMultiplyAdd(w0, v1, a01);
+            a02 = Vector256.FusedMultiplyAdd(w0, v2, a02);
             var w1 = Vector256.Load(w + k + i);
             a10 = Vector256.FusedMultiplyAdd(w1, v0, a10);
             a11 = Vector256.FusedMultiplyAdd(w1, v1, a11);
+            a12 = Vector256.FusedMultiplyAdd(w1, v2, a12);
             var w2 = Vector256.Load(w + 2 * k + i);
             a20 = Vector256.FusedMultiplyAdd(w2, v0, a20);
             a21 = Vector256.FusedMultiplyAdd(w2, v1, a21);
+            a22 = Vector256.FusedMultiplyAdd(w2, v2, a22);
             var w3 = Vector256.Load(w + 3 * k + i);
             a30 = Vector256.FusedMultiplyAdd(w3, v0, a30);
             a31 = Vector256.FusedMultiplyAdd(w3, v1, a31);
+            a32 = Vector256.FusedMultiplyAdd(w3, v2, a32);
         }
-        float* y0 = _output + (long)t * _outputStride + row, y1 = y0 + _outputStride;
+        float* y0 = _output + (long)t * _outputStride + row, y1 = y0 + _outputStride, y2 = y1 + _outputStride;
         float b0 = Bias(row), b1 = Bias(row + 1), b2 = Bias(row + 2), b3 = Bias(row + 3);
         y0[0] = Vector256.Sum(a00) + b0;
         y1[0] = Vector256.Sum(a01) + b0;
+        y2[0] = Vector256.Sum(a02) + b0;
         y0[1] = Vector256.Sum(a10) + b1;
         y1[1] = Vector256.Sum(a11) + b1;
+        y2[1] = Vector256.Sum(a12) + b1;
         y0[2] = Vector256.Sum(a20) + b2;
         y1[2] = Vector256.Sum(a21) + b2;
+        y2[2] = Vector256.Sum(a22) + b2;
         y0[3] = Vector256.Sum(a30) + b3;
         y1[3] = Vector256.Sum(a31) + b3;
+        y2[3] = Vector256.Sum(a32) + b3;
     }
 
     /// <summary>The rows the tile does not cover, one dot product each.</summary>
