@@ -49,7 +49,7 @@ internal sealed unsafe class Qwen3VisionTower : IVisionTower
         Config = config;
         _rows = new RowBlocks(pool);
         _matMul = new PatchMatMul(pool);
-        _attention = new PatchAttention(pool, _matMul);
+        _attention = new PatchAttention(pool);
         int d = config.HiddenSize;
 
         _patchEmbedding = LoadPatchKernel(source, config);

@@ -19,7 +19,7 @@ public sealed unsafe class PatchAttentionTests
         var output = new float[patches * width];
         using (var pool = new WorkerPool(2))
         {
-            using var attention = new PatchAttention(pool, new PatchMatMul(pool));
+            using var attention = new PatchAttention(pool);
             fixed (float* input = qkv, result = output)
                 attention.Run(input, patches, heads, headDim, result);
         }
