@@ -53,6 +53,7 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
             throw new ArgumentOutOfRangeException(nameof(targets), $"between 1 and {MaxTargets} weight matrices per call");
         int columns = targets[0].Weights.RowLength;
         Span<bool> encoded = stackalloc bool[_encoded.Length];
+        _columns = columns;
         _firstItem[0] = 0;
         for (int i = 0; i < targets.Length; i++)
         {
@@ -62,7 +63,7 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
             var encoding = weights.Kernel.Activations;
             if (!encoded[(int)encoding])
             {
-                Encode(encoding, input, tokens, columns);
+                Encode(encoding, input, tokens);
                 encoded[(int)encoding] = true;
             }
             _targets[i] = targets[i];
@@ -72,28 +73,26 @@ public sealed unsafe class MatMul(WorkerPool pool) : IParallelWork, IDisposable
         }
         _targetCount = targets.Length;
         _tokens = tokens;
-        _columns = columns;
         pool.Run(this, _firstItem[targets.Length]);
         _targets.AsSpan(0, _targetCount).Clear();
     }
 
-    void Encode(ActivationEncoding encoding, float* input, int tokens, int columns)
+    /// <summary>Encodes the tokens × <see cref="_columns"/> input as <paramref name="encoding"/>, rows split across the pool.</summary>
+    void Encode(ActivationEncoding encoding, float* input, int tokens)
     {
         _encoding = encoding;
         _input = input;
-        _encodeColumns = columns;
-        _encoded[(int)encoding].EnsureCapacity((long)RowKernels.EncodedActivationBytes(encoding, columns) * tokens);
-        pool.RunRanges(tokens, 4, _encodeRows ??= EncodeRows);
+        _encoded[(int)encoding].EnsureCapacity((long)RowKernels.EncodedActivationBytes(encoding, _columns) * tokens);
+        pool.RunRanges(tokens, _encodeRows ??= EncodeRows);
     }
 
     ActivationEncoding _encoding;
     float* _input;
-    int _encodeColumns;
     RangeStep? _encodeRows;
 
     void EncodeRows(int first, int count)
     {
-        int columns = _encodeColumns, stride = RowKernels.EncodedActivationBytes(_encoding, columns);
+        int columns = _columns, stride = RowKernels.EncodedActivationBytes(_encoding, columns);
         var buffer = _encoded[(int)_encoding];
         for (int t = first; t < first + count; t++)
             RowKernels.EncodeActivations(_encoding, new ReadOnlySpan<float>(_input + (long)t * columns, columns), buffer.Slice((long)t * stride, stride));

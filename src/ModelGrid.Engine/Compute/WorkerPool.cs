@@ -39,14 +39,17 @@ public sealed class WorkerPool : IDisposable
 
     public int ThreadCount { get; }
 
+    // Rows a thread must get before a row-wise step is split: a few rows cost less than waking the pool.
+    const int MinRowsPerRange = 4;
+
     /// <summary>
-    /// Runs <paramref name="step"/> over items 0..count-1 in one contiguous range per thread: the row-wise steps of a
-    /// prompt batch (norms, activation functions, RoPE) that are too cheap to split finer. Fewer items than
-    /// <paramref name="minPerRange"/> per thread run on the calling thread, as a decode step's single row does.
+    /// Runs <paramref name="step"/> over rows 0..count-1 in one contiguous range per thread: the row-wise steps of a
+    /// prompt batch (norms, activation functions, RoPE) that are too cheap to split finer. Batches of fewer than
+    /// <see cref="MinRowsPerRange"/> rows per thread run on the calling thread, as a decode step's single row does.
     /// </summary>
-    public void RunRanges(int count, int minPerRange, RangeStep step)
+    public void RunRanges(int count, RangeStep step)
     {
-        int ranges = Math.Min(ThreadCount, count / Math.Max(1, minPerRange));
+        int ranges = Math.Min(ThreadCount, count / MinRowsPerRange);
         if (ranges <= 1)
         {
             step(0, count);

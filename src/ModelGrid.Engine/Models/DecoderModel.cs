@@ -158,11 +158,9 @@ public sealed unsafe class DecoderModel : IDisposable
     void Normalize(float[] weight, int n)
     {
         _normWeight = weight;
-        _matMul.Pool.RunRanges(n, RowsPerRange, _normalizeRows);
+        _matMul.Pool.RunRanges(n, _normalizeRows);
     }
 
-    // Row-wise steps split across threads only for prompt batches: a few rows cost less than waking the pool.
-    const int RowsPerRange = 8;
     float[] _normWeight = [];
 
     void NormalizeRows(int first, int count)
@@ -171,7 +169,7 @@ public sealed unsafe class DecoderModel : IDisposable
             Kernels.RmsNorm(Row(_x, t), _normWeight, _normEpsilon, Row(_normed, t));
     }
 
-    void AddResidual(int n) => _matMul.Pool.RunRanges(n, RowsPerRange, _addResidualRows);
+    void AddResidual(int n) => _matMul.Pool.RunRanges(n, _addResidualRows);
 
     void AddResidualRows(int first, int count)
     {

@@ -40,8 +40,9 @@ internal sealed unsafe class PatchMatMul(WorkerPool pool) : IParallelWork
         _bias = bias;
         _tokens = tokens;
         _outputStride = outputStride;
-        _rowsPerItem = Math.Clamp(BlockBytes / (weights.RowLength * sizeof(float)) / TileRows * TileRows, MinRowsPerItem, MaxRowsPerItem);
-        _tokensPerBlock = Math.Max(TileTokens, BlockBytes / (weights.RowLength * sizeof(float)) / TileTokens * TileTokens);
+        int rowsInBlock = BlockBytes / (weights.RowLength * sizeof(float));
+        _rowsPerItem = Math.Clamp(rowsInBlock / TileRows * TileRows, MinRowsPerItem, MaxRowsPerItem);
+        _tokensPerBlock = Math.Max(TileTokens, rowsInBlock / TileTokens * TileTokens);
         pool.Run(this, (int)((weights.RowCount + _rowsPerItem - 1) / _rowsPerItem));
         _weights = null!;
         _input = _output = _bias = null;

@@ -65,7 +65,7 @@ public sealed unsafe class Attention(
         // Cache pages come from a shared pool, so they are taken here; the rows then run in parallel.
         for (int t = 0; t < n; t++)
             Cache(batch.Sequence(t)).EnsurePosition(batch.Position(t));
-        context.Pool.RunRanges(n, 4, _prepareRows ??= PrepareRows);
+        context.Pool.RunRanges(n, _prepareRows ??= PrepareRows);
         PlanBlocks(batch);
         context.Pool.Run(this, (_blockStarts.Count - 1) * kvHeads);
         _batch = null!;

@@ -159,6 +159,7 @@ public sealed unsafe class GatedDeltaNet(int layer, GatedDeltaNetWeights weights
         }
         _runOfSequence.Clear();
     }
+
     /// <summary>
     /// Causal depthwise conv with SiLU for the channels of one q, k or v head, each sequence's tokens in order, then
     /// L2-normalizes the head for q and k. Tap j of token i reads token i − (K−1) + j of its sequence, from the batch or,

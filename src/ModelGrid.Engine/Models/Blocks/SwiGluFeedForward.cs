@@ -33,7 +33,7 @@ public sealed unsafe class SwiGluFeedForward : IFeedForward
         matMul.Multiply(input, tokens, new MatMulTarget(_gate, gateValues), new MatMulTarget(_up, upValues));
         _gateValues = gateValues.Pointer;
         _upValues = upValues.Pointer;
-        context.Pool.RunRanges(tokens, 4, _activateRows);
+        context.Pool.RunRanges(tokens, _activateRows);
         matMul.Multiply(_down, gateValues.Pointer, tokens, output, (int)_down.RowCount);
     }
 
