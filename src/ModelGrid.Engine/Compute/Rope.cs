@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace ModelGrid.Engine.Compute;
 
 /// <summary>
@@ -45,8 +47,11 @@ public sealed class Rope
 
     public int RotaryDimensions { get; }
 
-    /// <summary>Rotates every head of one token's vector <paramref name="heads"/> (heads × headDim values).</summary>
-    public void Apply(Span<float> heads, int headDim, RopePosition position)
+    /// <summary>
+    /// Rotates every head of one token's queries and of its keys (heads × headDim values each): the angles are computed
+    /// once for both.
+    /// </summary>
+    public void Apply(Span<float> queries, Span<float> keys, int headDim, RopePosition position)
     {
         int half = RotaryDimensions / 2;
         Span<float> cos = stackalloc float[half];
@@ -64,15 +69,49 @@ public sealed class Rope
             cos[i] = MathF.Cos(theta);
             sin[i] = MathF.Sin(theta);
         }
+        RotateHeads(queries, headDim, cos, sin);
+        RotateHeads(keys, headDim, cos, sin);
+    }
+
+    /// <summary>(a, b) → (a·cos − b·sin, a·sin + b·cos) for the pairs (i, i + half) of each head's rotary dimensions.</summary>
+    public static void RotateHeads(Span<float> heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int half = cos.Length;
         for (int start = 0; start < heads.Length; start += headDim)
         {
-            var head = heads.Slice(start, RotaryDimensions);
-            for (int i = 0; i < half; i++)
+            var first = heads.Slice(start, half);
+            var second = heads.Slice(start + half, half);
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
             {
-                float a = head[i], b = head[i + half];
-                head[i] = a * cos[i] - b * sin[i];
-                head[i + half] = a * sin[i] + b * cos[i];
+                for (; i + Vector256<float>.Count <= half; i += Vector256<float>.Count)
+                {
+                    var a = Vector256.Create(first.Slice(i, Vector256<float>.Count));
+                    var b = Vector256.Create(second.Slice(i, Vector256<float>.Count));
+                    var c = Vector256.Create(cos.Slice(i, Vector256<float>.Count));
+                    var s = Vector256.Create(sin.Slice(i, Vector256<float>.Count));
+                    (a * c - b * s).CopyTo(first.Slice(i, Vector256<float>.Count));
+                    (a * s + b * c).CopyTo(second.Slice(i, Vector256<float>.Count));
+                }
             }
+            RotatePairsScalar(first[i..], second[i..], cos[i..], sin[i..]);
+        }
+    }
+
+    public static void RotateHeadsScalar(Span<float> heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int half = cos.Length;
+        for (int start = 0; start < heads.Length; start += headDim)
+            RotatePairsScalar(heads.Slice(start, half), heads.Slice(start + half, half), cos, sin);
+    }
+
+    static void RotatePairsScalar(Span<float> first, Span<float> second, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        for (int i = 0; i < first.Length; i++)
+        {
+            float a = first[i], b = second[i];
+            first[i] = a * cos[i] - b * sin[i];
+            second[i] = a * sin[i] + b * cos[i];
         }
     }
 }

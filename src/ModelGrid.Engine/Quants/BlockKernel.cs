@@ -101,17 +101,30 @@ internal abstract unsafe class BlockKernel : IRowKernel
         if (outputStride < rowCount && tokenCount > 1)
             throw new ArgumentException($"an output stride of {outputStride} overlaps tokens of {rowCount} rows", nameof(outputStride));
 
-        for (int r = 0; r < rowCount; r += TileShapes.MaxRows)
+        var range = new TileArgs(rows, rowBytes, rowCount, activations, activationStride, tokenCount, output, outputStride, blocks);
+        if (path == KernelPath.Avx2)
+            RangeAvx2(range);
+        else
+            RunTiles(range, path);
+    }
+
+    /// <summary>A tile range as register tiles of up to <see cref="TileShapes.MaxRows"/> × <see cref="TileShapes.MaxTokens"/>.</summary>
+    protected void RunTiles(in TileArgs range, KernelPath path)
+    {
+        for (int r = 0; r < range.RowCount; r += TileShapes.MaxRows)
         {
-            for (int t = 0; t < tokenCount; t += TileShapes.MaxTokens)
+            for (int t = 0; t < range.TokenCount; t += TileShapes.MaxTokens)
             {
                 RunTile(new TileArgs(
-                    rows + r * rowBytes, rowBytes, Math.Min(TileShapes.MaxRows, rowCount - r),
-                    activations + (long)t * activationStride, activationStride, Math.Min(TileShapes.MaxTokens, tokenCount - t),
-                    output + (long)t * outputStride + r, outputStride, blocks), path);
+                    range.Rows + r * range.RowBytes, range.RowBytes, Math.Min(TileShapes.MaxRows, range.RowCount - r),
+                    range.Activations + t * range.ActivationStride, range.ActivationStride, Math.Min(TileShapes.MaxTokens, range.TokenCount - t),
+                    range.Output + t * range.OutputStride + r, range.OutputStride, range.Blocks), path);
             }
         }
     }
+
+    /// <summary>A whole prompt tile range on the AVX2 path: kernels whose prompt body needs more than one register tile's view override it.</summary>
+    protected virtual void RangeAvx2(in TileArgs range) => RunTiles(range, KernelPath.Avx2);
 
     public void DotRows(byte* rows, long rowBytes, int rowCount, byte* activations, float* output) =>
         DotRows(rows, rowBytes, rowCount, activations, output, Preferred);

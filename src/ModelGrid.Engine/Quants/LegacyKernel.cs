@@ -55,17 +55,29 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
     }
 
     protected override float DotAvx2(byte* row, byte* activations, int blocks) =>
-        TFormat.HasMin ? Dot256<Avx2ByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, Avx2ByteDot>>(row, activations, blocks);
+        TFormat.HasMin ? Dot256<Avx2ByteDot>(row, activations, blocks) : DotByRows<LegacyRowsAvx2<TFormat>>(row, activations, blocks);
 
     protected override float DotAvxVnni(byte* row, byte* activations, int blocks) =>
-        TFormat.HasMin ? Dot256<VnniByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, VnniByteDot>>(row, activations, blocks);
+        TFormat.HasMin ? Dot256<VnniByteDot>(row, activations, blocks) : DotByTile<LegacyTileVnni<TFormat>>(row, activations, blocks);
 
     protected override void TileAvx2(in TileArgs tile)
     {
         if (TFormat.HasMin)
+        {
             DotEach(tile, KernelPath.Avx2);
+            return;
+        }
+        for (int t = 0; t < tile.TokenCount; t++)
+            TileShapes.RunRows<LegacyRowsAvx2<TFormat>>(new TileArgs(
+                tile.Rows, tile.RowBytes, tile.RowCount, tile.Activations + t * tile.ActivationStride, 0, 1, tile.Output + t * tile.OutputStride, 0, tile.Blocks));
+    }
+
+    protected override void RangeAvx2(in TileArgs range)
+    {
+        if (TFormat.HasMin)
+            RunTiles(range, KernelPath.Avx2);
         else
-            TileShapes.Run<LegacyTile<TFormat, Avx2ByteDot>>(tile);
+            LegacyRowGroupsAvx2<TFormat>.Run(range);
     }
 
     protected override void TileAvxVnni(in TileArgs tile)
@@ -73,7 +85,7 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
         if (TFormat.HasMin)
             DotEach(tile, KernelPath.AvxVnni);
         else
-            TileShapes.Run<LegacyTile<TFormat, VnniByteDot>>(tile);
+            TileShapes.Run<LegacyTileVnni<TFormat>>(tile);
     }
 
     // Formats with a minimum (Q4_1/Q5_1, rare in current models) keep this one-row dot and no tile.
@@ -147,15 +159,15 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
 }
 
 /// <summary>
-/// Up to 4 rows × 4 tokens of a format without minimum against Q8_0 activations, each (row, token) in its
+/// Up to 4 rows × 4 tokens of a format without minimum against Q8_0 activations on AVX-VNNI, each (row, token) in its
 /// own 8-lane float accumulator: per block, an exact int32 dot in 8 lanes, converted and multiplied by
 /// d_w·d_a with one FMA, and the lanes summed at the end. The int dot takes the quants unsigned
 /// (q + offset) against signed activations and starts from −offset·Σy, which gives the same lane sums as
-/// |q|·sign(y, q) with one instruction per (row, token) on AVX-VNNI.
+/// |q|·sign(y, q) with one <c>vpdpbusd</c> per (row, token). (AVX2's <c>vpmaddubsw</c> would clip those pair sums:
+/// <see cref="LegacyRowsAvx2{TFormat}"/> and <see cref="LegacyRowGroupsAvx2{TFormat}"/> serve that path.)
 /// </summary>
-internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
+internal readonly unsafe struct LegacyTileVnni<TFormat> : ITileKernel
     where TFormat : struct, ILegacyFormat
-    where TDot : struct, IByteDot256
 {
     const int ActivationBytes = 34;
 
@@ -212,7 +224,7 @@ internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
     {
         var y = Vector256.Load((sbyte*)(activation + 2));
         var d = Vector256.Create(Fp16.Load(activation));
-        var start = Vector256<int>.Zero - TDot.DotBytes(Vector256<int>.Zero, Vector256.Create(TFormat.Offset), y);
+        var start = Vector256<int>.Zero - VnniByteDot.DotBytes(Vector256<int>.Zero, Vector256.Create(TFormat.Offset), y);
         c0 = Step(c0, rows.Q0, y, start, rows.D0 * d);
         if (TRows.Value > 1)
             c1 = Step(c1, rows.Q1, y, start, rows.D1 * d);
@@ -223,12 +235,6 @@ internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Step(Vector256<float> acc, Vector256<byte> unsignedQuants, Vector256<sbyte> y, Vector256<int> start, Vector256<float> scale)
-    {
-        // vpmaddubsw would clip (q + 128)·y pair sums: use |q|·sign(y, q) there.
-        var sums = TDot.SaturatesPairs && TFormat.Offset > 64
-            ? SimdBlocks.DotSigned<TDot>(Vector256<int>.Zero, (unsignedQuants ^ Vector256.Create(TFormat.Offset)).AsSByte(), y)
-            : TDot.DotBytes(start, unsignedQuants, y);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), scale, acc);
-    }
+    static Vector256<float> Step(Vector256<float> acc, Vector256<byte> unsignedQuants, Vector256<sbyte> y, Vector256<int> start, Vector256<float> scale) =>
+        Fma.MultiplyAdd(Avx.ConvertToVector256Single(VnniByteDot.DotBytes(start, unsignedQuants, y)), scale, acc);
 }

@@ -96,8 +96,7 @@ public sealed unsafe class Attention(
             if (weights.QueryNorm is { } qn) NormalizeHeads(q, qn);
             if (weights.KeyNorm is { } kn) NormalizeHeads(k, kn);
             int position = _batch.Position(t);
-            rope.Apply(q, headDim, _batch.RopePosition(t));
-            rope.Apply(k, headDim, _batch.RopePosition(t));
+            rope.Apply(q, k, headDim, _batch.RopePosition(t));
 
             var cache = Cache(_batch.Sequence(t));
             k.CopyTo(new Span<float>(cache.Key(position), kWidth));
