@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -50,76 +49,34 @@ internal readonly unsafe struct LegacyRowsAvx2<TFormat> : IRowsKernel where TFor
 }
 
 /// <summary>
-/// AVX2 prompt body of the same formats: rows in groups of eight, each group first repacked so that one vector holds
-/// the same 8 quants of four rows. A token's 8 activations, broadcast, then meet four rows in one
-/// <c>vpmaddubsw</c>/<c>vpmaddwd</c> pair whose int lanes stay per row; a block's four such steps add up in int, and
-/// only then is each row's dot converted and scaled, eight rows in one FMA. Per multiply-add this issues about half
-/// the instructions of a register tile that keeps one 8-lane accumulator per (row, token), which on AVX2's 16
-/// registers also spills. Remaining rows (fewer than eight) run the decoding body per token.
+/// AVX2 prompt body of the same formats over groups of eight rows (<see cref="RowGroups"/>): q·y as |q|·sign(y, q),
+/// since <c>vpmaddubsw</c> takes its left side unsigned, and per row acc = fma(dot, d_w·d_a, acc) in block order as
+/// <see cref="LegacyRowsAvx2{TFormat}"/> does.
 /// </summary>
-internal static unsafe class LegacyRowGroupsAvx2<TFormat> where TFormat : struct, ILegacyFormat
+internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody where TFormat : struct, ILegacyFormat
 {
     const int ActivationBytes = 34;
-    const int GroupRows = 8;
 
-    // A repacked block: 8 fp32 scales d_w, then per 8-quant chunk k the signed quants of rows (0, 1, 4, 5) and of rows
-    // (2, 3, 6, 7), one row per 64-bit lane, followed by their absolute values. vphaddd of the two halves' int sums
-    // then yields rows 0..7 in order.
+    // A repacked block: 8 fp32 scales d_w (rows in order), then per 8-quant chunk k a vector pair of the signed quants
+    // and a vector pair of their absolute values.
     const int ChunkBytes = 4 * 32;
-    const int GroupBlockBytes = 32 + 4 * ChunkBytes;
-    static readonly int[] LaneRows = [0, 1, 4, 5, 2, 3, 6, 7];
 
-    [ThreadStatic] static byte[]? t_scratch;
-
-    // Fully optimized at the first call, as the other hot kernels (the methods looping over blocks stayed at tier 0).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(in TileArgs range)
-    {
-        int groups = range.RowCount / GroupRows;
-        if (groups > 0)
-        {
-            int bytes = range.Blocks * GroupBlockBytes;
-            if (t_scratch is null || t_scratch.Length < bytes)
-                t_scratch = GC.AllocateUninitializedArray<byte>(bytes, pinned: true);
-            byte* scratch = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(t_scratch));
-            for (int g = 0; g < groups; g++)
-            {
-                Repack(range.Rows + g * GroupRows * range.RowBytes, range.RowBytes, range.Blocks, scratch);
-                float* output = range.Output + g * GroupRows;
-                int t = 0;
-                for (; t + 2 <= range.TokenCount; t += 2)
-                    Tokens<Two>(scratch, range.Blocks, range.Activations + t * range.ActivationStride, range.ActivationStride, output + t * range.OutputStride, range.OutputStride);
-                if (t < range.TokenCount)
-                    Tokens<One>(scratch, range.Blocks, range.Activations + t * range.ActivationStride, range.ActivationStride, output + t * range.OutputStride, range.OutputStride);
-            }
-        }
-        int first = groups * GroupRows;
-        for (int r = first; r < range.RowCount; r += TileShapes.MaxRows)
-        {
-            for (int t = 0; t < range.TokenCount; t++)
-            {
-                TileShapes.RunRows<LegacyRowsAvx2<TFormat>>(new TileArgs(
-                    range.Rows + r * range.RowBytes, range.RowBytes, Math.Min(TileShapes.MaxRows, range.RowCount - r),
-                    range.Activations + t * range.ActivationStride, 0, 1, range.Output + t * range.OutputStride + r, 0, range.Blocks));
-            }
-        }
-    }
+    public static int GroupBlockBytes => 32 + 4 * ChunkBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Repack(byte* rows, long rowBytes, int blocks, byte* scratch)
+    public static void Repack(byte* rows, long rowBytes, int blocks, byte* scratch)
     {
         for (int b = 0; b < blocks; b++)
         {
             byte* target = scratch + b * GroupBlockBytes;
-            for (int lane = 0; lane < GroupRows; lane++)
+            for (int lane = 0; lane < RowGroups.Rows; lane++)
             {
-                int row = LaneRows[lane];
+                int row = RowGroups.LaneRows[lane];
                 byte* block = rows + row * rowBytes + b * TFormat.BlockBytes;
                 ((float*)target)[row] = Fp16.Load(block);
                 var quants = TFormat.Quants(block).AsUInt64();
-                // Lanes 0..3 go to the first vector of each chunk, lanes 4..7 to the second.
                 for (int k = 0; k < 4; k++)
-                    ((ulong*)(target + 32 + k * ChunkBytes + (lane / 4) * 32))[lane % 4] = quants.GetElement(k);
+                    RowGroups.StoreLane(target + 32 + k * ChunkBytes, lane, quants.GetElement(k));
             }
             for (int k = 0; k < 4; k++)
             {
@@ -131,7 +88,7 @@ internal static unsafe class LegacyRowGroupsAvx2<TFormat> where TFormat : struct
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tokens<TTokens>(byte* scratch, int blocks, byte* activations, long activationStride, float* output, long outputStride)
+    public static void Tokens<TTokens>(byte* scratch, int blocks, byte* activations, long activationStride, float* output, long outputStride)
         where TTokens : struct, ITileCount
     {
         byte* a0 = activations, a1 = TTokens.Value > 1 ? activations + activationStride : activations;

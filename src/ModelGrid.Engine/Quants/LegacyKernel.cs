@@ -74,10 +74,8 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
 
     protected override void RangeAvx2(in TileArgs range)
     {
-        if (TFormat.HasMin)
-            RunTiles(range, KernelPath.Avx2);
-        else
-            LegacyRowGroupsAvx2<TFormat>.Run(range);
+        int grouped = TFormat.HasMin ? 0 : RowGroups.Run<LegacyRowGroupsAvx2<TFormat>>(range);
+        RunTiles(RowGroups.From(range, grouped), KernelPath.Avx2);
     }
 
     protected override void TileAvxVnni(in TileArgs tile)

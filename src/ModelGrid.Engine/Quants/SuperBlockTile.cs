@@ -42,6 +42,9 @@ internal abstract unsafe class SuperBlockKernel<TFormat>(GgmlType type, params K
 
     protected override void TileAvxVnni(in TileArgs tile) => TileShapes.Run<SuperBlockTile<TFormat, VnniByteDot>>(tile);
 
+    protected override void RangeAvx2(in TileArgs range) =>
+        RunTiles(RowGroups.From(range, RowGroups.Run<SuperBlockRowGroups<TFormat>>(range)), KernelPath.Avx2);
+
     /// <summary>A 256-bit path whose one-token tiles run a rows body and prompt tiles the shared tile body (the same bits).</summary>
     protected void TileWithRows<TRows256>(in TileArgs tile, KernelPath path) where TRows256 : IRowsKernel
     {

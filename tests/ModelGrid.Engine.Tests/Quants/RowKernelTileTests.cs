@@ -48,7 +48,8 @@ public unsafe class RowKernelTileTests
         var random = new Random(4000 + (int)type);
         foreach (int n in Lengths(type))
         {
-            const int maxRows = 11, maxTokens = 7; // 11 rows: a group of 8 and a tail, for kernels that group rows
+            // 11 rows and 10 tokens: a group of 8 rows and a tail, with enough tokens for the kernels that group rows
+            const int maxRows = 11, maxTokens = 10;
             long rowBytes = GgmlTypeInfo.RowBytes(type, n);
             var rows = Enumerable.Range(0, maxRows).SelectMany(_ => RandomRow(type, n, random)).ToArray();
             int encodedBytes = RowKernels.EncodedActivationBytes(kernel.Activations, n);
