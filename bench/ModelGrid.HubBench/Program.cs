@@ -68,7 +68,7 @@ try
 
     void PrintDownload()
     {
-        Console.WriteLine($"### Download of a {downloadMib} MiB file (medians of 7 interleaved rounds)");
+        Console.WriteLine($"### Download of a {downloadMib} MiB file (medians of {DownloadBench.Rounds} interleaved rounds)");
         Console.WriteLine();
         Console.WriteLine("| path | median time | throughput | vs disk copy | CPU time (median) |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
@@ -216,7 +216,7 @@ namespace ModelGrid.HubBench
     static class DownloadBench
     {
         /// <summary>
-        /// Medians of seven interleaved rounds: disk copies of the stored blob (in the kernel, and through user space as a
+        /// Medians of nine interleaved rounds: disk copies of the stored blob (in the kernel, and through user space as a
         /// download must), a plain GET into a file, and <c>modelgrid pull</c>'s download (without and with its SHA-256 check).
         /// </summary>
         public static async Task<List<DownloadPath>> RunAsync(string dir, long size)
@@ -295,7 +295,7 @@ namespace ModelGrid.HubBench
 
         static TimeSpan Median(List<TimeSpan> times) => times.Order().ElementAt(times.Count / 2);
 
-        const int Rounds = 7;
+        public const int Rounds = 9;
 
         static async Task WriteRandomAsync(string path, long size)
         {
