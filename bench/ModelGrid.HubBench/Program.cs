@@ -1,6 +1,6 @@
 // Hub benchmark: search and lineage latency over a large generated catalog (SQLite, and PostgreSQL where its server
 // programs are installed), and download throughput of a large file over loopback against a plain disk copy.
-//   dotnet run -c Release --project bench/ModelGrid.HubBench -- [--repos 100000] [--queries 300] [--download-mib 1024] [--no-postgres]
+//   dotnet run -c Release --project bench/ModelGrid.HubBench -- [--repos 100000] [--queries 300] [--download-mib 1024] [--no-sqlite] [--no-postgres]
 //     [--data DIR]   keep the SQLite catalog in DIR and reuse it on the next run (loading 100,000 repos takes minutes)
 //     [--no-download] [--no-search]
 using System.Diagnostics;
@@ -15,6 +15,7 @@ using ModelGrid.HubBench;
 var repoCount = IntOption("--repos", 100_000);
 var queryCount = IntOption("--queries", 300);
 var downloadMib = IntOption("--download-mib", 1024);
+var withSqlite = !args.Contains("--no-sqlite");
 var withPostgres = !args.Contains("--no-postgres");
 var withSearch = !args.Contains("--no-search");
 var withDownload = !args.Contains("--no-download");
@@ -30,7 +31,7 @@ var results = new List<(string Store, QueryLatency[] Latencies, TimeSpan? Load)>
 var root = Directory.CreateTempSubdirectory("modelgrid-hubbench-").FullName;
 try
 {
-    if (withSearch)
+    if (withSearch && withSqlite)
         results.Add(await BenchStoreAsync("SQLite", keptData ?? Path.Combine(root, "sqlite"), null));
     if (withSearch && withPostgres)
     {
