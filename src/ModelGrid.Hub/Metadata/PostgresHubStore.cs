@@ -316,8 +316,9 @@ public sealed class PostgresHubStore : IHubStore
         var visibility = Visibility(query.VisibleNamespaces);
         var where = new List<string> { visibility.Sql };
         var args = new List<(string, object?)>(visibility.Args);
-        // Each indexed criterion, as a query of the ids it matches.
+        // Each indexed criterion, as a query of the ids it matches; those that a B-tree index counts cheaply.
         var candidates = new List<string>();
+        var countable = new List<string>();
         if (!string.IsNullOrEmpty(query.Search))
         {
             const string Matches = @"r.full_name ILIKE @search ESCAPE '\'";
@@ -332,12 +333,14 @@ public sealed class PostgresHubStore : IHubStore
             where.Add("lower(r.namespace) = @author");
             args.Add(("author", Fold(query.Author)));
             candidates.Add("SELECT r.id FROM repos r WHERE lower(r.namespace) = @author");
+            countable.Add(candidates[^1]);
         }
         for (var i = 0; i < query.Tags.Count; i++)
         {
             where.Add($"EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = @tag{i} AND t.repo_id = r.id)");
             args.Add(($"tag{i}", Fold(query.Tags[i])));
             candidates.Add($"SELECT repo_id AS id FROM repo_tags WHERE tag = @tag{i}");
+            countable.Add(candidates[^1]);
         }
         var (column, nullable) = query.Sort switch
         {
@@ -357,19 +360,23 @@ public sealed class PostgresHubStore : IHubStore
         args.Add(("limit", query.Limit));
         args.Add(("offset", query.Offset));
 
-        // Left to itself the planner sorted every match of a common term or tag (tens of milliseconds) where walking
-        // the sort index finds a page at once, and its guess of how many rows a term matches is rough; so it is
-        // steered (SearchPlan). A small candidate set goes in as an id array, whose length the planner knows.
         await using var db = await _dataSource.OpenConnectionAsync(ct);
         Task<IReadOnlyList<RepoRecord>> PageAsync(string from, params (string, object?)[] extra) => QueryAsync(db, $"""
             SELECT {RepoColumns} FROM {from} WHERE {string.Join(" AND ", where)}
             ORDER BY {order} LIMIT @limit OFFSET @offset
             """, ReadRepo, ct, [.. args, .. extra]);
 
-        if (await SmallestCandidateSetAsync(db, candidates, Plan.SmallCandidateSet, [.. args], ct) is { } ids)
-            return await PageAsync("(SELECT * FROM repos WHERE id = ANY(@ids)) r", ("ids", ids));
-        if (candidates.Count == 0)
+        // One criterion: the planner's estimate of how many rows it matches picks between walking the sort index and
+        // sorting the matches, and picks well now that the sort indexes match the ORDER BY.
+        var criteria = where.Count - 1;  // besides visibility
+        if (criteria <= 1)
             return await PageAsync("repos r");
+        // Several: the planner multiplies their estimates as if they were independent, and walked the whole sort index
+        // for combinations that match nothing. So they are steered as in the SQLite store (SearchPlan); a small
+        // candidate set goes in as an id array, whose length the planner knows. The text criterion is not counted:
+        // its trigram index costs about as much as the whole search when the term is common.
+        if (await SmallestCandidateSetAsync(db, countable, Plan.SmallCandidateSet, [.. args], ct) is { } ids)
+            return await PageAsync("(SELECT * FROM repos WHERE id = ANY(@ids)) r", ("ids", ids));
         // The derived table keeps the index order, so the walk stops as soon as the page is full.
         if (sortIndexed)
         {
