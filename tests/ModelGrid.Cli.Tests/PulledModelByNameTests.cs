@@ -65,6 +65,41 @@ public sealed class PulledModelByNameTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Serve_loads_a_pulled_repo_and_answers_to_its_name()
+    {
+        var pull = Run("pull", "alice/tiny-GGUF:second", "--hub", _hub.Url);
+        Assert.True(pull.ExitCode == 0, pull.Stderr);
+        var port = FreePort();
+
+        using var serve = Cli.Start(new Dictionary<string, string> { ["MODELGRID_CACHE"] = Cache },
+            "serve", "alice/tiny-GGUF:second", "--port", port.ToString(), "--threads", "2", "--parallel", "1");
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            var lines = new List<string>();
+            while (await serve.StandardOutput.ReadLineAsync(timeout.Token) is { } line && !line.StartsWith("ModelGrid serving", StringComparison.Ordinal))
+                lines.Add(line);
+            Assert.Contains(lines, l => l.StartsWith("alice/tiny-GGUF:second: qwen3", StringComparison.Ordinal));
+
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+            var models = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync("v1/models", timeout.Token))!["data"]!.AsArray();
+            Assert.Equal(["alice/tiny-GGUF:second"], models.Select(m => (string)m!["id"]!));
+        }
+        finally
+        {
+            serve.Kill(entireProcessTree: true);
+            await serve.WaitForExitAsync();
+        }
+    }
+
+    static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public void A_repo_that_was_never_pulled_names_the_pull_to_run()
     {
         var result = Run("info", "alice/not-pulled");
