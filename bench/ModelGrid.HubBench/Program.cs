@@ -1,6 +1,6 @@
 // Hub benchmark: search and lineage latency over a large generated catalog (SQLite, and PostgreSQL where its server
 // programs are installed), and download throughput of a large file over loopback against a plain disk copy.
-//   dotnet run -c Release --project bench/ModelGrid.HubBench -- [--repos 100000] [--queries 300] [--download-mib 1024] [--no-postgres]
+//   dotnet run -c Release --project bench/ModelGrid.HubBench -- [--repos 100000] [--queries 300] [--download-mib 1024] [--no-sqlite] [--no-postgres]
 //     [--data DIR]   keep the SQLite catalog in DIR and reuse it on the next run (loading 100,000 repos takes minutes)
 //     [--no-download] [--no-search]
 using System.Diagnostics;
@@ -15,6 +15,7 @@ using ModelGrid.HubBench;
 var repoCount = IntOption("--repos", 100_000);
 var queryCount = IntOption("--queries", 300);
 var downloadMib = IntOption("--download-mib", 1024);
+var withSqlite = !args.Contains("--no-sqlite");
 var withPostgres = !args.Contains("--no-postgres");
 var withSearch = !args.Contains("--no-search");
 var withDownload = !args.Contains("--no-download");
@@ -30,7 +31,7 @@ var results = new List<(string Store, QueryLatency[] Latencies, TimeSpan? Load)>
 var root = Directory.CreateTempSubdirectory("modelgrid-hubbench-").FullName;
 try
 {
-    if (withSearch)
+    if (withSearch && withSqlite)
         results.Add(await BenchStoreAsync("SQLite", keptData ?? Path.Combine(root, "sqlite"), null));
     if (withSearch && withPostgres)
     {
@@ -68,12 +69,12 @@ try
 
     void PrintDownload()
     {
-        Console.WriteLine($"### Download of a {downloadMib} MiB file");
+        Console.WriteLine($"### Download of a {downloadMib} MiB file (medians of {DownloadBench.Rounds} interleaved rounds)");
         Console.WriteLine();
-        Console.WriteLine("| path | median time | throughput | vs disk copy |");
-        Console.WriteLine("| --- | ---: | ---: | ---: |");
-        foreach (var (name, time) in download)
-            Console.WriteLine($"| {name} | {time.TotalSeconds:F2} s | {((long)downloadMib << 20) / time.TotalSeconds / 1e9:F2} GB/s | {download[0].Time / time:P0} |");
+        Console.WriteLine("| path | median time | throughput | vs disk copy | CPU time (median) |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+        foreach (var (name, time, cpu) in download)
+            Console.WriteLine($"| {name} | {time.TotalSeconds:F2} s | {((long)downloadMib << 20) / time.TotalSeconds / 1e9:F2} GB/s | {download[0].Time / time:P0} | {cpu.TotalSeconds:F2} s |");
     }
 }
 finally
@@ -211,13 +212,15 @@ namespace ModelGrid.HubBench
         }
     }
 
+    sealed record DownloadPath(string Name, TimeSpan Time, TimeSpan Cpu);
+
     static class DownloadBench
     {
         /// <summary>
-        /// Medians of five interleaved rounds: disk copies of the stored blob (in the kernel, and through user space as a
+        /// Medians of nine interleaved rounds: disk copies of the stored blob (in the kernel, and through user space as a
         /// download must), a plain GET into a file, and <c>modelgrid pull</c>'s download (without and with its SHA-256 check).
         /// </summary>
-        public static async Task<List<(string Path, TimeSpan Time)>> RunAsync(string dir, long size)
+        public static async Task<List<DownloadPath>> RunAsync(string dir, long size)
         {
             var upload = Path.Combine(dir, "upload");
             Directory.CreateDirectory(upload);
@@ -235,6 +238,7 @@ namespace ModelGrid.HubBench
             var remote = (await client.ListFilesAsync(repo, "main", CancellationToken.None)).Single();
             var blob = server.Services.Blobs.PathOf(remote.Sha256!);
             var target = Path.Combine(dir, "target.bin");
+            var fourConnections = new HubClient(http, token) { Connections = FileDownload.MaxConnections };
 
             (string Name, Func<Task> Run)[] paths =
             [
@@ -261,28 +265,38 @@ namespace ModelGrid.HubBench
                         offset += filled;
                     }
                 }),
-                ($"`modelgrid pull` download ({FileDownload.ParallelRanges} connections, no hash to check)",
-                    () => client.DownloadFileAsync(repo, "main", remote with { Sha256 = null }, target, null, CancellationToken.None)),
-                ($"`modelgrid pull` download ({FileDownload.ParallelRanges} connections + SHA-256 check)",
-                    () => client.DownloadFileAsync(repo, "main", remote, target, null, CancellationToken.None)),
+                ("`modelgrid pull` download (connections as they pay off, no hash to check)", () => Pull(client, remote with { Sha256 = null })),
+                ("`modelgrid pull` download (connections as they pay off + SHA-256 check)", () => Pull(client, remote)),
+                ($"`modelgrid pull --connections {FileDownload.MaxConnections}` download (no hash to check)", () => Pull(fourConnections, remote with { Sha256 = null })),
+                ($"`modelgrid pull --connections {FileDownload.MaxConnections}` download (+ SHA-256 check)", () => Pull(fourConnections, remote)),
             ];
+            Task Pull(HubClient puller, RemoteFile file) => puller.DownloadFileAsync(repo, "main", file, target, null, CancellationToken.None);
             // Interleaved rounds, so a noisy moment of the machine hits every path alike; the median of each.
+            // CPU time (server and client share the process) is what the paths cost the two cores, less noisy than time.
             var times = paths.Select(_ => new List<TimeSpan>()).ToArray();
+            var cpu = paths.Select(_ => new List<TimeSpan>()).ToArray();
+            using var process = Process.GetCurrentProcess();
             for (var round = 0; round < Rounds; round++)
             {
                 for (var i = 0; i < paths.Length; i++)
                 {
                     File.Delete(target);
+                    process.Refresh();
+                    var cpuBefore = process.TotalProcessorTime;
                     var clock = Stopwatch.StartNew();
                     await paths[i].Run();
                     times[i].Add(clock.Elapsed);
+                    process.Refresh();
+                    cpu[i].Add(process.TotalProcessorTime - cpuBefore);
                 }
             }
             File.Delete(target);
-            return [.. paths.Select((p, i) => (p.Name, times[i].Order().ElementAt(Rounds / 2)))];
+            return [.. paths.Select((p, i) => new DownloadPath(p.Name, Median(times[i]), Median(cpu[i])))];
         }
 
-        const int Rounds = 5;
+        static TimeSpan Median(List<TimeSpan> times) => times.Order().ElementAt(times.Count / 2);
+
+        public const int Rounds = 9;
 
         static async Task WriteRandomAsync(string path, long size)
         {

@@ -18,7 +18,10 @@ public static class Cli
     /// <summary>Runs with <paramref name="environment"/> added to this process's environment.</summary>
     public static CliResult RunWithEnvironment(IReadOnlyDictionary<string, string> environment, params string[] args) => Run(null, environment, args);
 
-    static CliResult Run(string? stdin, IReadOnlyDictionary<string, string> environment, string[] args)
+    /// <summary>Starts a command that keeps running (<c>serve</c>), with redirected output; the caller stops it.</summary>
+    public static Process Start(IReadOnlyDictionary<string, string> environment, params string[] args) => Process.Start(StartInfo(environment, args))!;
+
+    static ProcessStartInfo StartInfo(IReadOnlyDictionary<string, string> environment, string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var (name, value) in environment)
@@ -26,7 +29,12 @@ public static class Cli
         start.ArgumentList.Add(Assembly);
         foreach (string arg in args)
             start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
+        return start;
+    }
+
+    static CliResult Run(string? stdin, IReadOnlyDictionary<string, string> environment, string[] args)
+    {
+        using var process = Process.Start(StartInfo(environment, args))!;
         var stdout = new MemoryStream();
         var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
         var stderr = process.StandardError.ReadToEndAsync();

@@ -54,6 +54,23 @@ public sealed class PullCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Pull_with_several_connections_fetches_the_chunks_in_parallel_and_verifies_them()
+    {
+        var result = Pull("alice/big-GGUF:Q8_0", "--connections", "4");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Equal(_large, File.ReadAllBytes(Path.Combine(CachedRepo, "big-Q8_0.gguf")));
+    }
+
+    [Fact]
+    public void Pull_rejects_zero_connections_by_name()
+    {
+        var result = Pull("alice/big-GGUF:Q8_0", "--connections", "0");
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("--connections", result.Stderr);
+        Assert.False(Directory.Exists(Cache));
+    }
+
+    [Fact]
     public void An_interrupted_download_resumes_from_its_partial_file()
     {
         Directory.CreateDirectory(CachedRepo);

@@ -169,6 +169,38 @@ public class DownloadProtocolTests
         Assert.False(File.Exists(destination));
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData(3)]
+    public async Task An_interrupted_chunked_download_resumes_each_chunk_and_verifies_the_file(int? connections)
+    {
+        // Past the chunking threshold, and odd, so the last chunk is short.
+        var large = TestHub.Bytes(checked((int)ModelGrid.Hub.Client.FileDownload.ParallelThreshold + 16_000_001), seed: 9);
+        const long StopAfter = 40L << 20;
+        await using var hub = await TestHub.StartAsync();
+        await hub.PushAsync("alice/large", new Dictionary<string, byte[]> { ["model.gguf"] = large });
+        var client = new ModelGrid.Hub.Client.HubClient(hub.Anonymous, null) { Connections = connections };
+        var name = ModelGrid.Hub.Repos.RepoName.Parse("alice/large");
+        var file = (await client.ListFilesAsync(name, "main", CancellationToken.None)).Single();
+        var destination = Path.Combine(hub.DataDir, "pulled", "model.gguf");
+
+        using (var interrupt = new CancellationTokenSource())
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.DownloadFileAsync(name, "main", file, destination,
+                new SynchronousProgress(p => { if (p.Done >= StopAfter) interrupt.Cancel(); }), interrupt.Token));
+        }
+        Assert.False(File.Exists(destination));
+        Assert.True(File.Exists(destination + ".part"));
+
+        long firstReported = -1;
+        await client.DownloadFileAsync(name, "main", file, destination,
+            new SynchronousProgress(p => firstReported = firstReported < 0 ? p.Done : firstReported), CancellationToken.None);
+
+        Assert.Equal(large, await File.ReadAllBytesAsync(destination));
+        Assert.True(firstReported >= StopAfter, $"the resumed download started with {firstReported} of the {StopAfter} bytes received before");
+        Assert.Empty(Directory.EnumerateFiles(Path.GetDirectoryName(destination)!, "*.part*"));
+    }
+
     sealed class SynchronousProgress(Action<ModelGrid.Hub.Client.TransferProgress> report) : IProgress<ModelGrid.Hub.Client.TransferProgress>
     {
         public void Report(ModelGrid.Hub.Client.TransferProgress value) => report(value);

@@ -151,6 +151,54 @@ public class HubStoreTests
     }
 
     [Theory, ClassData(typeof(AllStores))]
+    public async Task Every_search_plan_pages_as_filtering_and_sorting_everything_would(HubStoreKind kind)
+    {
+        // Thresholds scaled down with the catalog, so that small candidate sets, walks of the sort index that fill the
+        // page, walks that do not, and intersections all occur.
+        var plan = new SearchPlan(SmallCandidateSet: 10, WalkLimit: 20);
+        await using var database = await TestDatabase.CreateAsync(kind);
+        using var store = await database.OpenStoreAsync(plan);
+        var catalog = new List<(string Name, string[] Tags, DateTimeOffset Modified)>();
+        for (var i = 0; i < 60; i++)
+        {
+            var name = $"org{i % 4}/model-{i:D2}-{(i % 2 == 0 ? "gguf" : "st")}";
+            // Two large tags overlapping in three models, and a rare one.
+            var tags = new[] { i < 33 ? "left" : null, i >= 30 ? "right" : null, i % 20 == 5 ? "rare" : null }.OfType<string>().ToArray();
+            // Distinct times in an order unrelated to creation.
+            var modified = Now.AddMinutes(i * 37 % 61);
+            var root = Commit('0', null, "initial");
+            Assert.True(await store.TryCreateRepoAsync(RepoName.Parse(name), false, "main", root, None));
+            var repo = (await store.FindRepoAsync(RepoName.Parse(name), None))!;
+            Assert.True(await store.TryCommitAsync(repo.Id, "main", root.Id, new CommitRecord(new string('1', 40), root.Id, "tags", "", "alice", modified),
+                [], new ModelMetadata { Tags = tags }, None));
+            catalog.Add((name, tags, modified));
+        }
+
+        ModelQuery[] queries =
+        [
+            new() { Tags = ["rare"] },
+            new() { Tags = ["left"] },
+            new() { Tags = ["left"], Offset = 25 },
+            new() { Tags = ["left", "right"] },
+            new() { Tags = ["right", "rare"] },
+            new() { Search = "gguf", Tags = ["left"] },
+            new() { Search = "gguf", Tags = ["right"], Offset = 10 },
+            new() { Search = "-4", Tags = ["right"] },
+            new() { Author = "ORG1", Tags = ["left"] },
+            new() { Author = "org2", Search = "gguf" },
+        ];
+        foreach (var query in queries.Select(q => q with { Sort = ModelSort.LastModified, Limit = 5 }))
+        {
+            var expected = catalog
+                .Where(m => query.Search is null || m.Name.Contains(query.Search, StringComparison.OrdinalIgnoreCase))
+                .Where(m => query.Author is null || m.Name.StartsWith(query.Author + "/", StringComparison.OrdinalIgnoreCase))
+                .Where(m => query.Tags.All(m.Tags.Contains))
+                .OrderByDescending(m => m.Modified).Skip(query.Offset).Take(query.Limit).Select(m => m.Name);
+            Assert.Equal(expected, (await store.SearchAsync(query, None)).Select(r => r.Name.ToString()));
+        }
+    }
+
+    [Theory, ClassData(typeof(AllStores))]
     public async Task Metadata_refs_and_tokens_read_back_as_written(HubStoreKind kind)
     {
         await using var database = await TestDatabase.CreateAsync(kind);

@@ -38,11 +38,11 @@ sealed class TestDatabase : IAsyncDisposable
         new() { DataDir = DataDir, PostgresConnectionString = PostgresConnectionString, Url = "http://127.0.0.1:0", MaxFileSize = maxFileSize };
 
     /// <summary>A store over this database, initialized; the caller disposes it.</summary>
-    public async Task<IHubStore> OpenStoreAsync()
+    public async Task<IHubStore> OpenStoreAsync(SearchPlan? plan = null)
     {
         IHubStore store = PostgresConnectionString is null
-            ? new SqliteHubStore(Path.Combine(DataDir, "hub.db"))
-            : new PostgresHubStore(PostgresConnectionString);
+            ? new SqliteHubStore(Path.Combine(DataDir, "hub.db")) { Plan = plan ?? SearchPlan.Default }
+            : new PostgresHubStore(PostgresConnectionString) { Plan = plan ?? SearchPlan.Default };
         await store.InitializeAsync(CancellationToken.None);
         return store;
     }

@@ -19,6 +19,9 @@ static class HubConnection
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELGRID_TOKEN") ?? Environment.GetEnvironmentVariable("HF_TOKEN"),
     };
 
-    public static HubClient Client(string hubUrl, string? token, HubApi api = HubApi.HuggingFace) =>
-        new(new HttpClient { BaseAddress = new Uri(hubUrl.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan }, token, api);
+    public static HubClient Client(string hubUrl, string? token, HubApi api = HubApi.HuggingFace, int? connections = null) =>
+        new(new HttpClient { BaseAddress = new Uri(hubUrl.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan }, token, api)
+        {
+            Connections = connections,
+        };
 }

@@ -31,13 +31,16 @@ sealed class ModelArguments
             MultimodalProjector = parse.GetValue(Projector),
         });
 
+    /// <summary>Whether <paramref name="model"/> names a file or folder rather than a pulled repo.</summary>
+    public static bool IsPath(string model) => File.Exists(model) || Directory.Exists(model);
+
     /// <summary>
     /// A path as given, or a repo pulled into the local cache: <c>namespace/name</c> picks its only GGUF file or the
     /// folder itself; <c>namespace/name:QUANT</c> picks the GGUF whose name contains QUANT.
     /// </summary>
     public static string Resolve(string model)
     {
-        if (File.Exists(model) || Directory.Exists(model))
+        if (IsPath(model))
             return model;
         int colon = model.IndexOf(':');
         string repo = colon < 0 ? model : model[..colon];

@@ -7,8 +7,9 @@ namespace ModelGrid.Cli.Commands;
 
 /// <summary>
 /// <c>modelgrid pull [modelscope:]REPO[:FILE|:QUANT]</c>: downloads into the local model cache
-/// (<c>$MODELGRID_CACHE</c>, default <c>~/.cache/modelgrid/models/{namespace}/{name}</c>): large files as parallel
-/// ranges, partial files resumed, every file checked against the hub's SHA-256. The <c>modelscope:</c> prefix, or a
+/// (<c>$MODELGRID_CACHE</c>, default <c>~/.cache/modelgrid/models/{namespace}/{name}</c>): large files in chunks
+/// (over more connections while they raise the rate, or <c>--connections N</c>), partial files resumed, every file
+/// checked against the hub's SHA-256. The <c>modelscope:</c> prefix, or a
 /// <c>--hub</c> on modelscope.cn, speaks ModelScope's API (default hub https://www.modelscope.cn).
 /// </summary>
 static class PullCommand
@@ -28,11 +29,21 @@ static class PullCommand
             Description = "[modelscope:]namespace/name, optionally :FILE or :QUANT (e.g. Qwen/Qwen3-0.6B-GGUF:Q8_0)",
         };
         var revision = new Option<string?>("--revision") { Description = "Branch, tag or commit (default main; on ModelScope master)" };
+        var connections = new Option<int?>("--connections")
+        {
+            Description = "Connections fetching a large file at once (default: one, more while they raise the rate, at most "
+                + $"{FileDownload.MaxConnections})",
+        };
+        connections.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 1)
+                result.AddError("--connections must be at least 1");
+        });
         var hub = HubConnection.HubOption();
         var token = HubConnection.TokenOption();
         var pull = new Command("pull", "Download a model from a hub into the local cache");
         pull.Arguments.Add(target);
-        foreach (var option in new Option[] { revision, hub, token })
+        foreach (var option in new Option[] { revision, connections, hub, token })
             pull.Options.Add(option);
         pull.SetAction(async (parseResult, ct) =>
         {
@@ -45,7 +56,7 @@ static class PullCommand
             var selector = colon < 0 ? null : text[(colon + 1)..];
             var hubUrl = modelScope && parseResult.GetResult(hub) is null or { Implicit: true } ? ModelScopeHub : parseResult.GetValue(hub)!;
             var api = modelScope || new Uri(hubUrl).Host.EndsWith("modelscope.cn", StringComparison.OrdinalIgnoreCase) ? HubApi.ModelScope : HubApi.HuggingFace;
-            var client = HubConnection.Client(hubUrl, parseResult.GetValue(token), api);
+            var client = HubConnection.Client(hubUrl, parseResult.GetValue(token), api, parseResult.GetValue(connections));
             var rev = parseResult.GetValue(revision) ?? client.DefaultRevision;
             var files = HubClient.Select(await client.ListFilesAsync(name, rev, ct), selector);
             var cache = CacheDirectory(name);

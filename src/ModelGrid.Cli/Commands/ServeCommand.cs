@@ -12,7 +12,8 @@ static class ServeCommand
     {
         var models = new Argument<string[]>("model")
         {
-            Description = "GGUF files or Hugging Face model folders; requests name them by file/folder name without extension",
+            Description = "GGUF files, Hugging Face model folders or pulled repos (namespace/name[:QUANT]); requests name a file or "
+                + "folder by its name without extension, a repo as given",
             Arity = ArgumentArity.OneOrMore,
         };
         var aliases = new Option<string[]>("--alias")
@@ -49,7 +50,9 @@ static class ServeCommand
             }
             var options = new ServerOptions
             {
-                Models = [.. paths.Select((path, i) => new ModelSpec(path, i < names.Length ? names[i] : null, i < mmproj.Length ? mmproj[i] : null))],
+                Models = [.. paths.Select((path, i) => new ModelSpec(ModelArguments.Resolve(path),
+                    i < names.Length ? names[i] : ModelArguments.IsPath(path) ? null : path,
+                    i < mmproj.Length ? mmproj[i] : null))],
                 Url = $"http://{parseResult.GetValue(host)}:{parseResult.GetValue(port)}",
                 ContextLength = parseResult.GetValue(context),
                 Parallel = parseResult.GetValue(parallel),

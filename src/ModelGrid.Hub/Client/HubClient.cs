@@ -39,6 +39,9 @@ public sealed class HubClient(HttpClient http, string? token, HubApi api = HubAp
 {
     const int UploadBufferSize = 1 << 20;
 
+    /// <summary>Connections fetching one large file at once; null (the default) adds them only while they raise the rate.</summary>
+    public int? Connections { get; init; }
+
     HttpRequestMessage Request(HttpMethod method, string url)
     {
         var request = new HttpRequestMessage(method, url);
@@ -236,8 +239,8 @@ public sealed class HubClient(HttpClient http, string? token, HubApi api = HubAp
     }
 
     /// <summary>
-    /// Downloads <paramref name="file"/> to <paramref name="destination"/>, resumably, in parallel ranges when large,
-    /// checked against the hub's SHA-256 (see <see cref="FileDownload"/>).
+    /// Downloads <paramref name="file"/> to <paramref name="destination"/>, resumably, in chunks when large (over
+    /// several connections when they pay off), checked against the hub's SHA-256 (see <see cref="FileDownload"/>).
     /// </summary>
     public Task DownloadFileAsync(RepoName repo, string revision, RemoteFile file, string destination,
         IProgress<TransferProgress>? progress, CancellationToken ct)
@@ -253,7 +256,7 @@ public sealed class HubClient(HttpClient http, string? token, HubApi api = HubAp
             if (from > 0 || to < file.Size)
                 request.Headers.Range = new RangeHeaderValue(from, to - 1);
             return await SendAsync(request, token, HttpCompletionOption.ResponseHeadersRead);
-        }, file, destination, progress, ct);
+        }, file, destination, progress, Connections, ct);
     }
 
     /// <summary>Reports bytes read through a stream (for upload progress).</summary>

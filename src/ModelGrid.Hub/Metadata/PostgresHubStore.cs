@@ -140,6 +140,11 @@ public sealed class PostgresHubStore : IHubStore
     async Task<IReadOnlyList<T>> QueryAsync<T>(string sql, Func<NpgsqlDataReader, T> map, CancellationToken ct, params (string, object?)[] args)
     {
         await using var db = await _dataSource.OpenConnectionAsync(ct);
+        return await QueryAsync(db, sql, map, ct, args);
+    }
+
+    static async Task<IReadOnlyList<T>> QueryAsync<T>(NpgsqlConnection db, string sql, Func<NpgsqlDataReader, T> map, CancellationToken ct, params (string, object?)[] args)
+    {
         await using var cmd = Command(db, null, sql, args);
         await using var reader = await cmd.ExecuteReaderAsync(ct);
         var rows = new List<T>();
@@ -306,43 +311,94 @@ public sealed class PostgresHubStore : IHubStore
             ? ("NOT r.private", [])
             : ("(NOT r.private OR lower(r.namespace) = ANY(@visible))", [("visible", visibleNamespaces.Select(Fold).ToArray())]);
 
-    public Task<IReadOnlyList<RepoRecord>> SearchAsync(ModelQuery query, CancellationToken ct)
+    public async Task<IReadOnlyList<RepoRecord>> SearchAsync(ModelQuery query, CancellationToken ct)
     {
         var visibility = Visibility(query.VisibleNamespaces);
         var where = new List<string> { visibility.Sql };
         var args = new List<(string, object?)>(visibility.Args);
+        // Each indexed criterion, as a query of the ids it matches; those that a B-tree index counts cheaply.
+        var candidates = new List<string>();
+        var countable = new List<string>();
         if (!string.IsNullOrEmpty(query.Search))
         {
-            where.Add(@"r.full_name ILIKE @search ESCAPE '\'");
+            const string Matches = @"r.full_name ILIKE @search ESCAPE '\'";
+            where.Add(Matches);
             args.Add(("search", "%" + query.Search.Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%"));
+            // The trigram index narrows only terms of three characters or more.
+            if (query.Search.Length >= 3)
+                candidates.Add($"SELECT r.id FROM repos r WHERE {Matches}");
         }
         if (!string.IsNullOrEmpty(query.Author))
         {
             where.Add("lower(r.namespace) = @author");
             args.Add(("author", Fold(query.Author)));
+            candidates.Add("SELECT r.id FROM repos r WHERE lower(r.namespace) = @author");
+            countable.Add(candidates[^1]);
         }
         for (var i = 0; i < query.Tags.Count; i++)
         {
             where.Add($"EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag = @tag{i} AND t.repo_id = r.id)");
             args.Add(($"tag{i}", Fold(query.Tags[i])));
+            candidates.Add($"SELECT repo_id AS id FROM repo_tags WHERE tag = @tag{i}");
+            countable.Add(candidates[^1]);
         }
-        var column = query.Sort switch
+        var (column, nullable) = query.Sort switch
         {
-            ModelSort.Likes => "r.likes",
-            ModelSort.LastModified => "r.last_modified",
-            ModelSort.CreatedAt => "r.created_at",
-            ModelSort.Id => "lower(r.full_name) COLLATE \"C\"",
-            ModelSort.Parameters => "r.num_parameters",
-            _ => "r.downloads",
+            ModelSort.Likes => ("r.likes", false),
+            ModelSort.LastModified => ("r.last_modified", false),
+            ModelSort.CreatedAt => ("r.created_at", false),
+            ModelSort.Id => ("lower(r.full_name) COLLATE \"C\"", false),
+            ModelSort.Parameters => ("r.num_parameters", true),
+            _ => ("r.downloads", false),
         };
-        // SQLite orders NULL below every value; PostgreSQL above, unless told.
-        var direction = query.Descending ? "DESC NULLS LAST" : "ASC NULLS FIRST";
+        var direction = query.Descending ? "DESC" : "ASC";
+        // SQLite orders NULL below every value, PostgreSQL above: spelled out for the one nullable column only, since
+        // on the others it would no longer match the sort indexes (whose descending order puts NULL first).
+        var nulls = nullable ? (query.Descending ? " NULLS LAST" : " NULLS FIRST") : "";
+        var order = $"{column} {direction}{nulls}, r.id {direction}";
+        var sortIndexed = query.Sort is ModelSort.Downloads or ModelSort.Likes or ModelSort.LastModified;
         args.Add(("limit", query.Limit));
         args.Add(("offset", query.Offset));
-        return QueryAsync($"""
-            SELECT {RepoColumns} FROM repos r WHERE {string.Join(" AND ", where)}
-            ORDER BY {column} {direction}, r.id {direction} LIMIT @limit OFFSET @offset
-            """, ReadRepo, ct, [.. args]);
+
+        await using var db = await _dataSource.OpenConnectionAsync(ct);
+        Task<IReadOnlyList<RepoRecord>> PageAsync(string from, params (string, object?)[] extra) => QueryAsync(db, $"""
+            SELECT {RepoColumns} FROM {from} WHERE {string.Join(" AND ", where)}
+            ORDER BY {order} LIMIT @limit OFFSET @offset
+            """, ReadRepo, ct, [.. args, .. extra]);
+
+        // One criterion: the planner's estimate of how many rows it matches picks between walking the sort index and
+        // sorting the matches, and picks well now that the sort indexes match the ORDER BY.
+        var criteria = where.Count - 1;  // besides visibility
+        if (criteria <= 1)
+            return await PageAsync("repos r");
+        // Several: the planner multiplies their estimates as if they were independent, and walked the whole sort index
+        // for combinations that match nothing. So they are steered as in the SQLite store (SearchPlan); a small
+        // candidate set goes in as an id array, whose length the planner knows. The text criterion is not counted:
+        // its trigram index costs about as much as the whole search when the term is common.
+        if (await SmallestCandidateSetAsync(db, countable, Plan.SmallCandidateSet, [.. args], ct) is { } ids)
+            return await PageAsync("(SELECT * FROM repos WHERE id = ANY(@ids)) r", ("ids", ids));
+        // The derived table keeps the index order, so the walk stops as soon as the page is full.
+        if (sortIndexed)
+        {
+            var page = await PageAsync($"(SELECT * FROM repos r ORDER BY {order} LIMIT @walk) r", ("walk", Plan.WalkLimit));
+            if (page.Count == query.Limit)
+                return page;
+        }
+        return await PageAsync($"({string.Join(" INTERSECT ", candidates)}) c JOIN repos r ON r.id = c.id");
+    }
+
+    /// <summary>The ids the candidate query with the fewest rows matches if it has fewer than <paramref name="small"/>, else null.</summary>
+    static async Task<long[]?> SmallestCandidateSetAsync(NpgsqlConnection db, List<string> candidates, int small, (string, object?)[] args, CancellationToken ct)
+    {
+        long[]? smallest = null;
+        foreach (var candidate in candidates)
+        {
+            var fewest = smallest?.Length ?? small;
+            var ids = await QueryAsync(db, $"{candidate} LIMIT {fewest}", r => r.GetInt64(0), ct, args);
+            if (ids.Count < fewest)
+                smallest = [.. ids];
+        }
+        return smallest;
     }
 
     // A model reached along several paths is reported once, at its smallest depth.
@@ -402,6 +458,9 @@ public sealed class PostgresHubStore : IHubStore
         (await QueryAsync("SELECT sha256, user_name, namespaces, created_at FROM tokens WHERE sha256 = @sha",
             r => new TokenRecord(r.GetString(0), r.GetString(1), r.GetFieldValue<string[]>(2), r.GetFieldValue<DateTimeOffset>(3)),
             ct, ("sha", tokenSha256))).FirstOrDefault();
+
+    /// <summary>Where a search switches between reading a criterion's rows whole, walking the sort index and intersecting.</summary>
+    internal SearchPlan Plan { get; init; } = SearchPlan.Default;
 
     public void Dispose() => _dataSource.Dispose();
 }

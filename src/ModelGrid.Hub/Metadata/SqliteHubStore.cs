@@ -317,9 +317,8 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             """, ct, ("$repo", repoId), ("$kind", (int)reference.Kind), ("$name", reference.Name), ("$commit", reference.CommitId)) == 1;
     }
 
-    // A criterion matching fewer rows than this is cheapest as the starting point: fetch its rows, check the rest,
-    // sort. When every criterion matches more, walking the sort index and checking each row finds a page sooner.
-    const int SmallCandidateSet = 4000;
+    /// <summary>Where a search switches between reading a criterion's rows whole, walking the sort index and intersecting.</summary>
+    internal SearchPlan Plan { get; init; } = SearchPlan.Default;
 
     public async Task<IReadOnlyList<RepoRecord>> SearchAsync(ModelQuery query, CancellationToken ct)
     {
@@ -367,7 +366,7 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         var sortIndexed = query.Sort is ModelSort.Downloads or ModelSort.Likes or ModelSort.LastModified or ModelSort.Id;
         args.Add(("$limit", query.Limit));
         args.Add(("$offset", query.Offset));
-        args.Add(("$walk", WalkLimit));
+        args.Add(("$walk", Plan.WalkLimit));
         await using var db = await OpenAsync(ct);
         Task<List<RepoRecord>> PageAsync(string from) => QueryAsync(db, $"""
             SELECT {RepoColumns} FROM {from} WHERE {string.Join(" AND ", where)}
@@ -375,7 +374,7 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
             """, ReadRepo, ct, [.. args]);
 
         // CROSS JOIN makes SQLite read the candidates first, as written.
-        if (await SmallestCandidateSetAsync(db, candidates, [.. args], ct) is { } smallest)
+        if (await SmallestCandidateSetAsync(db, candidates, Plan.SmallCandidateSet, [.. args], ct) is { } smallest)
             return await PageAsync($"({smallest}) c CROSS JOIN repos r ON r.id = c.id");
         if (candidates.Count == 0 || (candidates.Count == 1 && sortIndexed))
             return await PageAsync("repos r");
@@ -391,14 +390,11 @@ public sealed class SqliteHubStore(string databasePath) : IHubStore
         return await PageAsync($"({string.Join(" INTERSECT ", candidates)}) c CROSS JOIN repos r ON r.id = c.id");
     }
 
-    // Rows of the sort order to try before intersecting (about 10 ms on the development VM).
-    const int WalkLimit = 10_000;
-
-    /// <summary>The candidate query with the fewest rows if it has fewer than <see cref="SmallCandidateSet"/>, else null.</summary>
-    static async Task<string?> SmallestCandidateSetAsync(SqliteConnection db, List<string> candidates, (string, object?)[] args, CancellationToken ct)
+    /// <summary>The candidate query with the fewest rows if it has fewer than <paramref name="small"/>, else null.</summary>
+    static async Task<string?> SmallestCandidateSetAsync(SqliteConnection db, List<string> candidates, int small, (string, object?)[] args, CancellationToken ct)
     {
         string? smallest = null;
-        long fewest = SmallCandidateSet;
+        long fewest = small;
         foreach (var candidate in candidates)
         {
             var count = await ScalarAsync(db, null, $"SELECT count(*) FROM ({candidate} LIMIT {fewest})", ct, args);
