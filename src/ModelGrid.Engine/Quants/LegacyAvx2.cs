@@ -5,63 +5,23 @@ using System.Runtime.Intrinsics.X86;
 namespace ModelGrid.Engine.Quants;
 
 /// <summary>
-/// AVX2 decoding body of the 32-value formats without minimum (Q8_0, Q4_0, Q5_0) against Q8_0 activations: up to four
-/// rows, each block's exact int32 dot of the four rows summed across lanes together, then per row
-/// acc = fma(dot, d_w·d_a, acc) in block order. <see cref="LegacyRowGroupsAvx2{TFormat}"/> computes the same
-/// operations per row, so prompt tiles, decoding rows and single dots agree bit for bit.
-/// </summary>
-internal readonly unsafe struct LegacyRowsAvx2<TFormat> : IRowsKernel where TFormat : struct, ILegacyFormat
-{
-    const int ActivationBytes = 34;
-
-    public static void Run<TRows>(in TileArgs tile) where TRows : struct, ITileCount
-    {
-        byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
-        byte* a = tile.Activations;
-        int weightBytes = TFormat.BlockBytes;
-        var acc = Vector128<float>.Zero;
-        for (int b = 0; b < tile.Blocks; b++)
-        {
-            var y = Vector256.Load((sbyte*)(a + 2));
-            var dots = TileShapes.SumEach(
-                BlockDot(w0, y),
-                TRows.Value > 1 ? BlockDot(w1, y) : default,
-                TRows.Value > 2 ? BlockDot(w2, y) : default,
-                TRows.Value > 3 ? BlockDot(w3, y) : default);
-            var scales = Vector128.Create(Fp16.Load(w0), Fp16.Load(w1), Fp16.Load(w2), Fp16.Load(w3)) * Fp16.Load(a);
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector128Single(dots), scales, acc);
-            w0 += weightBytes; w1 += weightBytes; w2 += weightBytes; w3 += weightBytes;
-            a += ActivationBytes;
-        }
-        tile.Store<TRows, One>(0, 0, acc.GetElement(0));
-        tile.Store<TRows, One>(1, 0, acc.GetElement(1));
-        tile.Store<TRows, One>(2, 0, acc.GetElement(2));
-        tile.Store<TRows, One>(3, 0, acc.GetElement(3));
-    }
-
-    /// <summary>q·y of one block in 8 int lanes, as |q|·sign(y, q): <c>vpmaddubsw</c> takes its left side unsigned.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> BlockDot(byte* block, Vector256<sbyte> y)
-    {
-        var q = TFormat.Quants(block).AsSByte();
-        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(q), Avx2.Sign(y, q)), Vector256<short>.One);
-    }
-}
-
-/// <summary>
-/// AVX2 prompt body of the same formats over groups of eight rows (<see cref="RowGroups"/>): q·y as |q|·sign(y, q),
-/// since <c>vpmaddubsw</c> takes its left side unsigned, and per row acc = fma(dot, d_w·d_a, acc) in block order as
-/// <see cref="LegacyRowsAvx2{TFormat}"/> does.
+/// AVX2 prompt body of the 32-value formats without minimum (Q8_0, Q4_0, Q5_0) over groups of eight rows
+/// (<see cref="RowGroups"/>), computing exactly what <see cref="LegacyTile{TFormat, TDot}"/> computes: per row, eight
+/// int lanes of four products each (|q|·sign(y, q), as <c>vpmaddubsw</c> takes its left side unsigned), each lane's
+/// float accumulator stepped by fma(lane, d_w·d_a) per block, and the eight lanes summed at the end. A repacked 8-quant
+/// chunk k yields lanes 2k and 2k + 1 of four rows at once, so each chunk keeps its own accumulators and a 4 × 4
+/// transpose at the end hands every row its eight lanes in order: prompt tiles, decoding and single dots agree bit for bit.
 /// </summary>
 internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody where TFormat : struct, ILegacyFormat
 {
     const int ActivationBytes = 34;
 
-    // A repacked block: 8 fp32 scales d_w (rows in order), then per 8-quant chunk k a vector pair of the signed quants
-    // and a vector pair of their absolute values.
+    // A repacked block: d_w of rows (0, 0, 1, 1, 4, 4, 5, 5) and of rows (2, 2, 3, 3, 6, 6, 7, 7) as fp32, matching the
+    // int lanes; then per 8-quant chunk k a vector pair of the signed quants and a vector pair of their absolute values.
+    const int ChunksAt = 64;
     const int ChunkBytes = 4 * 32;
 
-    public static int GroupBlockBytes => 32 + 4 * ChunkBytes;
+    public static int GroupBlockBytes => ChunksAt + 4 * ChunkBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Repack(byte* rows, long rowBytes, int blocks, byte* scratch)
@@ -71,62 +31,77 @@ internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody whe
             byte* target = scratch + b * GroupBlockBytes;
             for (int lane = 0; lane < RowGroups.Rows; lane++)
             {
-                int row = RowGroups.LaneRows[lane];
-                byte* block = rows + row * rowBytes + b * TFormat.BlockBytes;
-                ((float*)target)[row] = Fp16.Load(block);
+                byte* block = rows + RowGroups.LaneRows[lane] * rowBytes + b * TFormat.BlockBytes;
+                float scale = Fp16.Load(block);
+                ((float*)(target + (lane / 4) * 32))[2 * (lane % 4)] = scale;
+                ((float*)(target + (lane / 4) * 32))[2 * (lane % 4) + 1] = scale;
                 var quants = TFormat.Quants(block).AsUInt64();
                 for (int k = 0; k < 4; k++)
-                    RowGroups.StoreLane(target + 32 + k * ChunkBytes, lane, quants.GetElement(k));
+                    RowGroups.StoreLane(target + ChunksAt + k * ChunkBytes, lane, quants.GetElement(k));
             }
             for (int k = 0; k < 4; k++)
             {
-                byte* chunk = target + 32 + k * ChunkBytes;
+                byte* chunk = target + ChunksAt + k * ChunkBytes;
                 Avx2.Abs(Vector256.Load((sbyte*)chunk)).Store(chunk + 64);
                 Avx2.Abs(Vector256.Load((sbyte*)(chunk + 32))).Store(chunk + 96);
             }
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tokens<TTokens>(byte* scratch, int blocks, byte* activations, long activationStride, float* output, long outputStride)
         where TTokens : struct, ITileCount
     {
-        byte* a0 = activations, a1 = TTokens.Value > 1 ? activations + activationStride : activations;
-        Vector256<float> acc0 = default, acc1 = default;
-        for (int b = 0; b < blocks; b++)
+        // Eight accumulators per token leave no registers for a second one.
+        Token(scratch, blocks, activations, output);
+        if (TTokens.Value > 1)
+            Token(scratch, blocks, activations + activationStride, output + outputStride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Token(byte* scratch, int blocks, byte* a, float* output)
+    {
+        Vector256<float> low0 = default, high0 = default, low1 = default, high1 = default;
+        Vector256<float> low2 = default, high2 = default, low3 = default, high3 = default;
+        for (int b = 0; b < blocks; b++, a += ActivationBytes)
         {
             byte* group = scratch + b * GroupBlockBytes;
-            Vector256<int> low0 = default, high0 = default, low1 = default, high1 = default;
-            for (int k = 0; k < 4; k++)
-            {
-                byte* chunk = group + 32 + k * ChunkBytes;
-                var quantsLow = Vector256.Load((sbyte*)chunk);
-                var quantsHigh = Vector256.Load((sbyte*)(chunk + 32));
-                var magnitudesLow = Vector256.Load(chunk + 64);
-                var magnitudesHigh = Vector256.Load(chunk + 96);
-                var y0 = Vector256.Create(Unsafe.ReadUnaligned<long>(a0 + 2 + 8 * k)).AsSByte();
-                low0 = Step(low0, magnitudesLow, quantsLow, y0);
-                high0 = Step(high0, magnitudesHigh, quantsHigh, y0);
-                if (TTokens.Value > 1)
-                {
-                    var y1 = Vector256.Create(Unsafe.ReadUnaligned<long>(a1 + 2 + 8 * k)).AsSByte();
-                    low1 = Step(low1, magnitudesLow, quantsLow, y1);
-                    high1 = Step(high1, magnitudesHigh, quantsHigh, y1);
-                }
-            }
-            var scales = Vector256.Load((float*)group);
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.HorizontalAdd(low0, high0)), scales * Fp16.Load(a0), acc0);
-            if (TTokens.Value > 1)
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.HorizontalAdd(low1, high1)), scales * Fp16.Load(a1), acc1);
-            a0 += ActivationBytes;
-            a1 += ActivationBytes;
+            float d = Fp16.Load(a);
+            var scalesLow = Vector256.Load((float*)group) * d;
+            var scalesHigh = Vector256.Load((float*)(group + 32)) * d;
+            byte* chunks = group + ChunksAt;
+            Chunk(chunks, a + 2, scalesLow, scalesHigh, ref low0, ref high0);
+            Chunk(chunks + ChunkBytes, a + 10, scalesLow, scalesHigh, ref low1, ref high1);
+            Chunk(chunks + 2 * ChunkBytes, a + 18, scalesLow, scalesHigh, ref low2, ref high2);
+            Chunk(chunks + 3 * ChunkBytes, a + 26, scalesLow, scalesHigh, ref low3, ref high3);
         }
-        acc0.Store(output);
-        if (TTokens.Value > 1)
-            acc1.Store(output + outputStride);
+        StoreRows(low0, low1, low2, low3, output, 0, 1, 4, 5);
+        StoreRows(high0, high1, high2, high3, output, 2, 3, 6, 7);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> Step(Vector256<int> acc, Vector256<byte> magnitudes, Vector256<sbyte> quants, Vector256<sbyte> y) =>
-        Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(magnitudes, Avx2.Sign(y, quants)), Vector256<short>.One));
+    static void Chunk(byte* chunk, byte* activations, Vector256<float> scalesLow, Vector256<float> scalesHigh, ref Vector256<float> low, ref Vector256<float> high)
+    {
+        var y = Vector256.Create(Unsafe.ReadUnaligned<long>(activations)).AsSByte();
+        low = Step(low, Vector256.Load(chunk + 64), Vector256.Load((sbyte*)chunk), y, scalesLow);
+        high = Step(high, Vector256.Load(chunk + 96), Vector256.Load((sbyte*)(chunk + 32)), y, scalesHigh);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Step(Vector256<float> acc, Vector256<byte> magnitudes, Vector256<sbyte> quants, Vector256<sbyte> y, Vector256<float> scales) =>
+        Fma.MultiplyAdd(Avx.ConvertToVector256Single(
+            Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(magnitudes, Avx2.Sign(y, quants)), Vector256<short>.One)), scales, acc);
+
+    /// <summary>Chunk k's accumulator holds lanes 2k, 2k + 1 of four rows: transposed, each row gets its 8 lanes in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void StoreRows(Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3, float* output, int r0, int r1, int r2, int r3)
+    {
+        var t0 = Avx2.UnpackLow(c0.AsUInt64(), c1.AsUInt64());
+        var t1 = Avx2.UnpackHigh(c0.AsUInt64(), c1.AsUInt64());
+        var t2 = Avx2.UnpackLow(c2.AsUInt64(), c3.AsUInt64());
+        var t3 = Avx2.UnpackHigh(c2.AsUInt64(), c3.AsUInt64());
+        output[r0] = Vector256.Sum(Avx2.Permute2x128(t0, t2, 0x20).AsSingle());
+        output[r1] = Vector256.Sum(Avx2.Permute2x128(t1, t3, 0x20).AsSingle());
+        output[r2] = Vector256.Sum(Avx2.Permute2x128(t0, t2, 0x31).AsSingle());
+        output[r3] = Vector256.Sum(Avx2.Permute2x128(t1, t3, 0x31).AsSingle());
+    }
 }

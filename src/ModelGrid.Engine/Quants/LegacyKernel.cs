@@ -55,26 +55,26 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
     }
 
     protected override float DotAvx2(byte* row, byte* activations, int blocks) =>
-        TFormat.HasMin ? Dot256<Avx2ByteDot>(row, activations, blocks) : DotByRows<LegacyRowsAvx2<TFormat>>(row, activations, blocks);
+        TFormat.HasMin ? Dot256<Avx2ByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, Avx2ByteDot>>(row, activations, blocks);
 
     protected override float DotAvxVnni(byte* row, byte* activations, int blocks) =>
-        TFormat.HasMin ? Dot256<VnniByteDot>(row, activations, blocks) : DotByTile<LegacyTileVnni<TFormat>>(row, activations, blocks);
+        TFormat.HasMin ? Dot256<VnniByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, VnniByteDot>>(row, activations, blocks);
 
     protected override void TileAvx2(in TileArgs tile)
     {
         if (TFormat.HasMin)
-        {
             DotEach(tile, KernelPath.Avx2);
-            return;
-        }
-        for (int t = 0; t < tile.TokenCount; t++)
-            TileShapes.RunRows<LegacyRowsAvx2<TFormat>>(new TileArgs(
-                tile.Rows, tile.RowBytes, tile.RowCount, tile.Activations + t * tile.ActivationStride, 0, 1, tile.Output + t * tile.OutputStride, 0, tile.Blocks));
+        else
+            TileShapes.Run<LegacyTile<TFormat, Avx2ByteDot>>(tile);
     }
+
+    // vpmaddubsw would clip the pair sums of q + offset against y above this offset.
+    static bool NeedsSignTrick => TFormat.Offset > 64;
 
     protected override void RangeAvx2(in TileArgs range)
     {
-        int grouped = TFormat.HasMin ? 0 : RowGroups.Run<LegacyRowGroupsAvx2<TFormat>>(range);
+        // Only the sign-trick formats gain: the others' unsigned quants already take one vpmaddubsw per (row, token).
+        int grouped = TFormat.HasMin || !NeedsSignTrick ? 0 : RowGroups.Run<LegacyRowGroupsAvx2<TFormat>>(range);
         RunTiles(RowGroups.From(range, grouped), KernelPath.Avx2);
     }
 
@@ -83,7 +83,7 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
         if (TFormat.HasMin)
             DotEach(tile, KernelPath.AvxVnni);
         else
-            TileShapes.Run<LegacyTileVnni<TFormat>>(tile);
+            TileShapes.Run<LegacyTile<TFormat, VnniByteDot>>(tile);
     }
 
     // Formats with a minimum (Q4_1/Q5_1, rare in current models) keep this one-row dot and no tile.
@@ -157,15 +157,15 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
 }
 
 /// <summary>
-/// Up to 4 rows × 4 tokens of a format without minimum against Q8_0 activations on AVX-VNNI, each (row, token) in its
+/// Up to 4 rows × 4 tokens of a format without minimum against Q8_0 activations, each (row, token) in its
 /// own 8-lane float accumulator: per block, an exact int32 dot in 8 lanes, converted and multiplied by
 /// d_w·d_a with one FMA, and the lanes summed at the end. The int dot takes the quants unsigned
 /// (q + offset) against signed activations and starts from −offset·Σy, which gives the same lane sums as
-/// |q|·sign(y, q) with one <c>vpdpbusd</c> per (row, token). (AVX2's <c>vpmaddubsw</c> would clip those pair sums:
-/// <see cref="LegacyRowsAvx2{TFormat}"/> and <see cref="LegacyRowGroupsAvx2{TFormat}"/> serve that path.)
+/// |q|·sign(y, q) with one instruction per (row, token) on AVX-VNNI.
 /// </summary>
-internal readonly unsafe struct LegacyTileVnni<TFormat> : ITileKernel
+internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
     where TFormat : struct, ILegacyFormat
+    where TDot : struct, IByteDot256
 {
     const int ActivationBytes = 34;
 
@@ -222,7 +222,7 @@ internal readonly unsafe struct LegacyTileVnni<TFormat> : ITileKernel
     {
         var y = Vector256.Load((sbyte*)(activation + 2));
         var d = Vector256.Create(Fp16.Load(activation));
-        var start = Vector256<int>.Zero - VnniByteDot.DotBytes(Vector256<int>.Zero, Vector256.Create(TFormat.Offset), y);
+        var start = Vector256<int>.Zero - TDot.DotBytes(Vector256<int>.Zero, Vector256.Create(TFormat.Offset), y);
         c0 = Step(c0, rows.Q0, y, start, rows.D0 * d);
         if (TRows.Value > 1)
             c1 = Step(c1, rows.Q1, y, start, rows.D1 * d);
@@ -233,6 +233,12 @@ internal readonly unsafe struct LegacyTileVnni<TFormat> : ITileKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Step(Vector256<float> acc, Vector256<byte> unsignedQuants, Vector256<sbyte> y, Vector256<int> start, Vector256<float> scale) =>
-        Fma.MultiplyAdd(Avx.ConvertToVector256Single(VnniByteDot.DotBytes(start, unsignedQuants, y)), scale, acc);
+    static Vector256<float> Step(Vector256<float> acc, Vector256<byte> unsignedQuants, Vector256<sbyte> y, Vector256<int> start, Vector256<float> scale)
+    {
+        // vpmaddubsw would clip (q + 128)·y pair sums: use |q|·sign(y, q) there.
+        var sums = TDot.SaturatesPairs && TFormat.Offset > 64
+            ? SimdBlocks.DotSigned<TDot>(Vector256<int>.Zero, (unsignedQuants ^ Vector256.Create(TFormat.Offset)).AsSByte(), y)
+            : TDot.DotBytes(start, unsignedQuants, y);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), scale, acc);
+    }
 }

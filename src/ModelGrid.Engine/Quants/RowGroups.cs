@@ -6,9 +6,9 @@ namespace ModelGrid.Engine.Quants;
 /// <summary>
 /// A prompt body over rows in groups of eight: each group is first repacked into scratch so that one 256-bit vector
 /// holds the same 8 quants of four rows, then run against the tokens. A token's 8 activations, broadcast, meet four
-/// rows in one <c>vpmaddubsw</c>/<c>vpmaddwd</c> pair whose int lanes stay per row, and a block's dots add up in int
-/// before one float step for all eight rows: about half the instructions per multiply-add of a register tile that
-/// keeps an 8-lane accumulator per (row, token), which on AVX2's 16 registers also spills.
+/// rows in one <c>vpmaddubsw</c>/<c>vpmaddwd</c> pair whose int lanes stay per row, so the unpacking and scaling that a
+/// register tile repeats per (row, token) is done once per row in the repack, and no accumulator tile has to fit
+/// AVX2's 16 registers.
 /// </summary>
 internal unsafe interface IRowGroupBody
 {

@@ -8,7 +8,9 @@ namespace ModelGrid.Engine.Quants;
 /// AVX2 prompt body of the K-quant formats over groups of eight rows (<see cref="RowGroups"/>) against Q8_K
 /// activations: <c>vpmaddubsw</c> of four rows' unsigned quants against a token's 8 activations, then <c>vpmaddwd</c>
 /// by each row's 16-value group scale, exact in int32 over the super-block; the float step is the scalar reference's,
-/// one row per lane, so results match every other path bit for bit.
+/// one row per lane, so results match every other path bit for bit. Per 32 multiply-adds that is the 4 × 4 tile's
+/// three instructions (<c>vpmaddubsw</c>, <c>vpmaddwd</c>, add) without its nibble unpacking, scale broadcasts and
+/// spills (16 int accumulators plus four rows' quants and scales do not fit AVX2's 16 registers).
 /// </summary>
 internal readonly unsafe struct SuperBlockRowGroups<TFormat> : IRowGroupBody where TFormat : struct, ISuperBlockFormat
 {
