@@ -171,8 +171,9 @@ public sealed class ModelServer : IAsyncDisposable
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
-            // The client went away; its sequence was released by the cancellation.
-            context.Response.StatusCode = 499;
+            // The client went away; its sequence was released by the cancellation. A started response keeps its status.
+            if (!context.Response.HasStarted)
+                context.Response.StatusCode = 499;
         }
         catch (Exception e) when (!context.Response.HasStarted)
         {
