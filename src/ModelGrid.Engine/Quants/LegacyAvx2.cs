@@ -29,15 +29,15 @@ internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody whe
         for (int b = 0; b < blocks; b++)
         {
             byte* target = scratch + b * GroupBlockBytes;
-            for (int lane = 0; lane < RowGroups.Rows; lane++)
+            for (int half = 0; half < 2; half++)
             {
-                byte* block = rows + RowGroups.LaneRows[lane] * rowBytes + b * TFormat.BlockBytes;
-                float scale = Fp16.Load(block);
-                ((float*)(target + (lane / 4) * 32))[2 * (lane % 4)] = scale;
-                ((float*)(target + (lane / 4) * 32))[2 * (lane % 4) + 1] = scale;
-                var quants = TFormat.Quants(block).AsUInt64();
-                for (int k = 0; k < 4; k++)
-                    RowGroups.StoreLane(target + ChunksAt + k * ChunkBytes, lane, quants.GetElement(k));
+                byte* b0 = Block(rows, rowBytes, b, 4 * half), b1 = Block(rows, rowBytes, b, 4 * half + 1);
+                byte* b2 = Block(rows, rowBytes, b, 4 * half + 2), b3 = Block(rows, rowBytes, b, 4 * half + 3);
+                float s0 = Fp16.Load(b0), s1 = Fp16.Load(b1), s2 = Fp16.Load(b2), s3 = Fp16.Load(b3);
+                Vector256.Create(s0, s0, s1, s1, s2, s2, s3, s3).Store((float*)(target + half * 32));
+                // Chunk k of the four rows: element k of each row's quants.
+                RowGroups.StoreTransposed(TFormat.Quants(b0).AsUInt64(), TFormat.Quants(b1).AsUInt64(), TFormat.Quants(b2).AsUInt64(),
+                    TFormat.Quants(b3).AsUInt64(), target + ChunksAt + half * 32, ChunkBytes);
             }
             for (int k = 0; k < 4; k++)
             {
@@ -47,6 +47,9 @@ internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody whe
             }
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static byte* Block(byte* rows, long rowBytes, int block, int lane) => rows + RowGroups.LaneRows[lane] * rowBytes + block * TFormat.BlockBytes;
 
     public static void Tokens<TTokens>(byte* scratch, int blocks, byte* activations, long activationStride, float* output, long outputStride)
         where TTokens : struct, ITileCount

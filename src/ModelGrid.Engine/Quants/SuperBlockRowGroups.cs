@@ -30,9 +30,8 @@ internal readonly unsafe struct SuperBlockRowGroups<TFormat> : IRowGroupBody whe
         for (int b = 0; b < blocks; b++)
         {
             byte* target = scratch + b * GroupBlockBytes;
-            for (int lane = 0; lane < RowGroups.Rows; lane++)
+            for (int row = 0; row < RowGroups.Rows; row++)
             {
-                int row = RowGroups.LaneRows[lane];
                 byte* block = rows + row * rowBytes + b * TFormat.BlockBytes;
                 ((float*)target)[row] = TFormat.Scale(block);
                 ((float*)(target + MinScalesAt))[row] = TFormat.MinScale(block);
@@ -40,17 +39,50 @@ internal readonly unsafe struct SuperBlockRowGroups<TFormat> : IRowGroupBody whe
                 var weights = (TFormat.HasMins ? mins : scales).AsUInt32();
                 for (int pair = 0; pair < 8; pair++)
                     ((uint*)(target + GroupWeightsAt + pair * 32))[row] = weights.GetElement(pair);
-                for (int group = 0; group < 16; group++)
-                    RowGroups.StoreLane(target + ScalesAt + group * 64, lane, (ushort)scales.GetElement(group) * 0x0001_0001_0001_0001UL);
+            }
+            for (int half = 0; half < 2; half++)
+            {
+                byte* b0 = Block(rows, rowBytes, b, 4 * half), b1 = Block(rows, rowBytes, b, 4 * half + 1);
+                byte* b2 = Block(rows, rowBytes, b, 4 * half + 2), b3 = Block(rows, rowBytes, b, 4 * half + 3);
+                TFormat.Scales(b0, out var s0, out _);
+                TFormat.Scales(b1, out var s1, out _);
+                TFormat.Scales(b2, out var s2, out _);
+                TFormat.Scales(b3, out var s3, out _);
+                // Groups 4j..4j+3 of a row, each scale four times (one 64-bit lane per group), transposed across the rows.
+                for (int j = 0; j < 4; j++)
+                {
+                    RowGroups.StoreTransposed(FourGroups(s0, j), FourGroups(s1, j), FourGroups(s2, j), FourGroups(s3, j),
+                        target + ScalesAt + 4 * j * 64 + half * 32, 64);
+                }
                 for (int chunk = 0; chunk < 8; chunk++)
                 {
-                    var quants = TFormat.Quants(block, chunk).AsUInt64();
-                    for (int part = 0; part < 4; part++)
-                        RowGroups.StoreLane(target + QuantsAt + (4 * chunk + part) * 64, lane, quants.GetElement(part));
+                    RowGroups.StoreTransposed(TFormat.Quants(b0, chunk).AsUInt64(), TFormat.Quants(b1, chunk).AsUInt64(),
+                        TFormat.Quants(b2, chunk).AsUInt64(), TFormat.Quants(b3, chunk).AsUInt64(),
+                        target + QuantsAt + 4 * chunk * 64 + half * 32, 64);
                 }
             }
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static byte* Block(byte* rows, long rowBytes, int block, int lane) => rows + RowGroups.LaneRows[lane] * rowBytes + block * TFormat.BlockBytes;
+
+    /// <summary>Scales 4j..4j+3 of 16, each repeated four times: [s₄ⱼ ×4, s₄ⱼ₊₁ ×4 | s₄ⱼ₊₂ ×4, s₄ⱼ₊₃ ×4].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<ulong> FourGroups(Vector256<short> scales, int j)
+    {
+        var half = j < 2 ? scales.GetLower() : scales.GetUpper();
+        // Within each 128-bit lane of [half | half], byte pairs (2o, 2o + 1) four times for o = first, first + 1 (lane 0)
+        // and first + 2, first + 3 (lane 1).
+        var control = (j & 1) == 0 ? RepeatFirstFour : RepeatLastFour;
+        return Avx2.Shuffle(Vector256.Create(half, half).AsByte(), control).AsUInt64();
+    }
+
+    static readonly Vector256<byte> RepeatFirstFour = Vector256.Create(
+        (byte)0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7);
+
+    static readonly Vector256<byte> RepeatLastFour = Vector256.Create(
+        (byte)8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tokens<TTokens>(byte* scratch, int blocks, byte* activations, long activationStride, float* output, long outputStride)

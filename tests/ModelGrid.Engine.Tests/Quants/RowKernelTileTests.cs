@@ -48,8 +48,8 @@ public unsafe class RowKernelTileTests
         var random = new Random(4000 + (int)type);
         foreach (int n in Lengths(type))
         {
-            // 11 rows and 10 tokens: a group of 8 rows and a tail, with enough tokens for the kernels that group rows
-            const int maxRows = 11, maxTokens = 10;
+            // A group of 8 rows and a tail, and enough tokens (an even and an odd count) for the kernels that group rows.
+            const int maxRows = RowGroups.Rows + 3, maxTokens = RowGroups.MinTokens + 1;
             long rowBytes = GgmlTypeInfo.RowBytes(type, n);
             var rows = Enumerable.Range(0, maxRows).SelectMany(_ => RandomRow(type, n, random)).ToArray();
             int encodedBytes = RowKernels.EncodedActivationBytes(kernel.Activations, n);
