@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace ModelGrid.Engine.Quants;
 
 /// <summary>
-/// AVX2 prompt body of the 32-value formats without minimum (Q8_0, Q4_0, Q5_0) over groups of eight rows
+/// AVX2 prompt body of the 32-value formats whose quants need the sign trick (Q8_0) over groups of eight rows
 /// (<see cref="RowGroups"/>), computing exactly what <see cref="LegacyTile{TFormat, TDot}"/> computes: per row, eight
 /// int lanes of four products each (|q|·sign(y, q), as <c>vpmaddubsw</c> takes its left side unsigned), each lane's
 /// float accumulator stepped by fma(lane, d_w·d_a) per block, and the eight lanes summed at the end. A repacked 8-quant
@@ -31,8 +31,9 @@ internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody whe
             byte* target = scratch + b * GroupBlockBytes;
             for (int half = 0; half < 2; half++)
             {
-                byte* b0 = Block(rows, rowBytes, b, 4 * half), b1 = Block(rows, rowBytes, b, 4 * half + 1);
-                byte* b2 = Block(rows, rowBytes, b, 4 * half + 2), b3 = Block(rows, rowBytes, b, 4 * half + 3);
+                long offset = (long)b * TFormat.BlockBytes;
+                byte* b0 = RowGroups.LaneBlock(rows, rowBytes, 4 * half, offset), b1 = RowGroups.LaneBlock(rows, rowBytes, 4 * half + 1, offset);
+                byte* b2 = RowGroups.LaneBlock(rows, rowBytes, 4 * half + 2, offset), b3 = RowGroups.LaneBlock(rows, rowBytes, 4 * half + 3, offset);
                 float s0 = Fp16.Load(b0), s1 = Fp16.Load(b1), s2 = Fp16.Load(b2), s3 = Fp16.Load(b3);
                 Vector256.Create(s0, s0, s1, s1, s2, s2, s3, s3).Store((float*)(target + half * 32));
                 // Chunk k of the four rows: element k of each row's quants.
@@ -47,9 +48,6 @@ internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody whe
             }
         }
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static byte* Block(byte* rows, long rowBytes, int block, int lane) => rows + RowGroups.LaneRows[lane] * rowBytes + block * TFormat.BlockBytes;
 
     public static void Tokens<TTokens>(byte* scratch, int blocks, byte* activations, long activationStride, float* output, long outputStride)
         where TTokens : struct, ITileCount
@@ -77,8 +75,8 @@ internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody whe
             Chunk(chunks + 2 * ChunkBytes, a + 18, scalesLow, scalesHigh, ref low2, ref high2);
             Chunk(chunks + 3 * ChunkBytes, a + 26, scalesLow, scalesHigh, ref low3, ref high3);
         }
-        StoreRows(low0, low1, low2, low3, output, 0, 1, 4, 5);
-        StoreRows(high0, high1, high2, high3, output, 2, 3, 6, 7);
+        StoreRows(low0, low1, low2, low3, output, 0);
+        StoreRows(high0, high1, high2, high3, output, 1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -94,17 +92,17 @@ internal readonly unsafe struct LegacyRowGroupsAvx2<TFormat> : IRowGroupBody whe
         Fma.MultiplyAdd(Avx.ConvertToVector256Single(
             Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(magnitudes, Avx2.Sign(y, quants)), Vector256<short>.One)), scales, acc);
 
-    /// <summary>Chunk k's accumulator holds lanes 2k, 2k + 1 of four rows: transposed, each row gets its 8 lanes in order.</summary>
+    /// <summary>
+    /// Chunk k's accumulator holds lanes 2k, 2k + 1 of the four rows of a group half: transposed, each row gets its 8
+    /// lanes in order.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void StoreRows(Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3, float* output, int r0, int r1, int r2, int r3)
+    static void StoreRows(Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3, float* output, int half)
     {
-        var t0 = Avx2.UnpackLow(c0.AsUInt64(), c1.AsUInt64());
-        var t1 = Avx2.UnpackHigh(c0.AsUInt64(), c1.AsUInt64());
-        var t2 = Avx2.UnpackLow(c2.AsUInt64(), c3.AsUInt64());
-        var t3 = Avx2.UnpackHigh(c2.AsUInt64(), c3.AsUInt64());
-        output[r0] = Vector256.Sum(Avx2.Permute2x128(t0, t2, 0x20).AsSingle());
-        output[r1] = Vector256.Sum(Avx2.Permute2x128(t1, t3, 0x20).AsSingle());
-        output[r2] = Vector256.Sum(Avx2.Permute2x128(t0, t2, 0x31).AsSingle());
-        output[r3] = Vector256.Sum(Avx2.Permute2x128(t1, t3, 0x31).AsSingle());
+        var (lanes0, lanes1, lanes2, lanes3) = RowGroups.Transpose(c0.AsUInt64(), c1.AsUInt64(), c2.AsUInt64(), c3.AsUInt64());
+        output[RowGroups.LaneRows[4 * half]] = Vector256.Sum(lanes0.AsSingle());
+        output[RowGroups.LaneRows[4 * half + 1]] = Vector256.Sum(lanes1.AsSingle());
+        output[RowGroups.LaneRows[4 * half + 2]] = Vector256.Sum(lanes2.AsSingle());
+        output[RowGroups.LaneRows[4 * half + 3]] = Vector256.Sum(lanes3.AsSingle());
     }
 }

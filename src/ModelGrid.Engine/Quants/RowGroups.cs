@@ -70,20 +70,31 @@ internal static unsafe class RowGroups
         range.Rows + first * range.RowBytes, range.RowBytes, range.RowCount - first, range.Activations, range.ActivationStride,
         range.TokenCount, range.Output + first, range.OutputStride, range.Blocks);
 
-    /// <summary>
-    /// The 4 × 4 transpose of 64-bit elements: element k of <paramref name="v0"/>..<paramref name="v3"/> → element 0..3
-    /// of the k-th result, stored <paramref name="stride"/> bytes apart from <paramref name="target"/>.
-    /// </summary>
+    /// <summary>The block at <paramref name="blockOffset"/> of the row that lane <paramref name="lane"/> of a group holds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreTransposed(Vector256<ulong> v0, Vector256<ulong> v1, Vector256<ulong> v2, Vector256<ulong> v3, byte* target, int stride)
+    public static byte* LaneBlock(byte* rows, long rowBytes, int lane, long blockOffset) => rows + LaneRows[lane] * rowBytes + blockOffset;
+
+    /// <summary>The 4 × 4 transpose of 64-bit elements: element k of <paramref name="v0"/>..<paramref name="v3"/> → elements 0..3 of the k-th result.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector256<ulong>, Vector256<ulong>, Vector256<ulong>, Vector256<ulong>) Transpose(
+        Vector256<ulong> v0, Vector256<ulong> v1, Vector256<ulong> v2, Vector256<ulong> v3)
     {
         var low01 = Avx2.UnpackLow(v0, v1);
         var high01 = Avx2.UnpackHigh(v0, v1);
         var low23 = Avx2.UnpackLow(v2, v3);
         var high23 = Avx2.UnpackHigh(v2, v3);
-        Avx2.Permute2x128(low01, low23, 0x20).Store((ulong*)target);
-        Avx2.Permute2x128(high01, high23, 0x20).Store((ulong*)(target + stride));
-        Avx2.Permute2x128(low01, low23, 0x31).Store((ulong*)(target + 2 * stride));
-        Avx2.Permute2x128(high01, high23, 0x31).Store((ulong*)(target + 3 * stride));
+        return (Avx2.Permute2x128(low01, low23, 0x20), Avx2.Permute2x128(high01, high23, 0x20),
+            Avx2.Permute2x128(low01, low23, 0x31), Avx2.Permute2x128(high01, high23, 0x31));
+    }
+
+    /// <summary><see cref="Transpose"/>, the k-th result stored k·<paramref name="stride"/> bytes after <paramref name="target"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreTransposed(Vector256<ulong> v0, Vector256<ulong> v1, Vector256<ulong> v2, Vector256<ulong> v3, byte* target, int stride)
+    {
+        var (t0, t1, t2, t3) = Transpose(v0, v1, v2, v3);
+        t0.Store((ulong*)target);
+        t1.Store((ulong*)(target + stride));
+        t2.Store((ulong*)(target + 2 * stride));
+        t3.Store((ulong*)(target + 3 * stride));
     }
 }

@@ -30,24 +30,15 @@ internal readonly unsafe struct SuperBlockRowGroups<TFormat> : IRowGroupBody whe
         for (int b = 0; b < blocks; b++)
         {
             byte* target = scratch + b * GroupBlockBytes;
-            for (int row = 0; row < RowGroups.Rows; row++)
-            {
-                byte* block = rows + row * rowBytes + b * TFormat.BlockBytes;
-                ((float*)target)[row] = TFormat.Scale(block);
-                ((float*)(target + MinScalesAt))[row] = TFormat.MinScale(block);
-                TFormat.Scales(block, out var scales, out var mins);
-                var weights = (TFormat.HasMins ? mins : scales).AsUInt32();
-                for (int pair = 0; pair < 8; pair++)
-                    ((uint*)(target + GroupWeightsAt + pair * 32))[row] = weights.GetElement(pair);
-            }
+            long offset = (long)b * TFormat.BlockBytes;
             for (int half = 0; half < 2; half++)
             {
-                byte* b0 = Block(rows, rowBytes, b, 4 * half), b1 = Block(rows, rowBytes, b, 4 * half + 1);
-                byte* b2 = Block(rows, rowBytes, b, 4 * half + 2), b3 = Block(rows, rowBytes, b, 4 * half + 3);
-                TFormat.Scales(b0, out var s0, out _);
-                TFormat.Scales(b1, out var s1, out _);
-                TFormat.Scales(b2, out var s2, out _);
-                TFormat.Scales(b3, out var s3, out _);
+                byte* b0 = RowGroups.LaneBlock(rows, rowBytes, 4 * half, offset), b1 = RowGroups.LaneBlock(rows, rowBytes, 4 * half + 1, offset);
+                byte* b2 = RowGroups.LaneBlock(rows, rowBytes, 4 * half + 2, offset), b3 = RowGroups.LaneBlock(rows, rowBytes, 4 * half + 3, offset);
+                var s0 = RowScales(b0, RowGroups.LaneRows[4 * half], target);
+                var s1 = RowScales(b1, RowGroups.LaneRows[4 * half + 1], target);
+                var s2 = RowScales(b2, RowGroups.LaneRows[4 * half + 2], target);
+                var s3 = RowScales(b3, RowGroups.LaneRows[4 * half + 3], target);
                 // Groups 4j..4j+3 of a row, each scale four times (one 64-bit lane per group), transposed across the rows.
                 for (int j = 0; j < 4; j++)
                 {
@@ -64,8 +55,18 @@ internal readonly unsafe struct SuperBlockRowGroups<TFormat> : IRowGroupBody whe
         }
     }
 
+    /// <summary>Stores a row's d, dmin and group weights (by row, in order) and returns its 16 group scales.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static byte* Block(byte* rows, long rowBytes, int block, int lane) => rows + RowGroups.LaneRows[lane] * rowBytes + block * TFormat.BlockBytes;
+    static Vector256<short> RowScales(byte* block, int row, byte* target)
+    {
+        ((float*)target)[row] = TFormat.Scale(block);
+        ((float*)(target + MinScalesAt))[row] = TFormat.MinScale(block);
+        TFormat.Scales(block, out var scales, out var mins);
+        var weights = (TFormat.HasMins ? mins : scales).AsUInt32();
+        for (int pair = 0; pair < 8; pair++)
+            ((uint*)(target + GroupWeightsAt + pair * 32))[row] = weights.GetElement(pair);
+        return scales;
+    }
 
     /// <summary>Scales 4j..4j+3 of 16, each repeated four times: [s₄ⱼ ×4, s₄ⱼ₊₁ ×4 | s₄ⱼ₊₂ ×4, s₄ⱼ₊₃ ×4].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
