@@ -30,14 +30,25 @@ if (args is ["tile", ..])
     }
     return;
 }
-// `rows TYPE...` prints each type's decode throughput on one thread in GB/s of weights (64 MiB of rows through DotRows).
+// `rows TYPE...` prints each type's decode throughput on one thread in GB/s of weights (64 MiB of rows through DotRows,
+// from memory, rows of 1024 values); `--cached`: over 512 KiB that stays in L2 (the kernel's compute limit); `--threads N`:
+// N threads, a part each; `--columns N`: rows of N values.
 if (args is ["rows", ..])
 {
-    foreach (var name in args.Skip(1))
+    bool cached = args.Contains("--cached");
+    int threads = Option("--threads", 1), columns = Option("--columns", 1024);
+    var names = args.Skip(1).Where((a, i) => !a.StartsWith("--") && !args[i].StartsWith("--t") && !args[i].StartsWith("--co"));
+    foreach (var name in names)
     {
         var type = Enum.Parse<ModelGrid.Engine.Tensors.GgmlType>(name, ignoreCase: true);
-        Console.WriteLine($"{{\"type\":\"{type}\",\"gb_per_second\":{DecodeRows.Measure(type):F2}}}");
+        Console.WriteLine($"{{\"type\":\"{type}\",\"cached\":{(cached ? "true" : "false")},\"threads\":{threads},\"columns\":{columns},\"gb_per_second\":{DecodeRows.Measure(type, cached ? 512 : 64 << 10, threads, columns):F2}}}");
     }
     return;
 }
+int Option(string name, int fallback)
+{
+    int at = Array.IndexOf(args, name);
+    return at > 0 ? int.Parse(args[at + 1]) : fallback;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(KernelBenchmarks).Assembly).Run(args);

@@ -13,8 +13,8 @@ namespace ModelGrid.Engine.Quants;
 /// </summary>
 internal abstract unsafe class BlockKernel : IRowKernel
 {
-    // How far ahead of the rows being multiplied DotRows prefetches.
-    const int PrefetchBytes = 4096;
+    // How far ahead of the rows being multiplied a decoding pass prefetches.
+    const int ReadAheadBytes = 4096;
 
     // Rows per one-token tile: two share each activation load, and more interleaved streams measured no faster
     // once the reads come from memory (Q8_0 on Zen 5: 2 rows 34 GB/s, 4 rows 31–33, 1 row 32–33).
@@ -135,20 +135,22 @@ internal abstract unsafe class BlockKernel : IRowKernel
     public void DotRows(byte* rows, long rowBytes, int rowCount, byte* activations, float* output, KernelPath path)
     {
         int blocks = CheckRows(rowBytes, rowCount, path);
-        byte* end = rows + rowCount * rowBytes, prefetched = rows;
-        for (int r = 0; r < rowCount; r += DecodeTileRows)
+        // The first lines at once, then each tile's reads ask for the bytes ReadAheadBytes past them (see ReadAhead).
+        for (byte* line = rows, end = rows + Math.Min(rowCount * rowBytes, ReadAheadBytes); Sse.IsSupported && line < end; line += 64)
+            Sse.Prefetch0(line);
+        int grouped = DecodeGroups(new TileArgs(rows, rowBytes, rowCount, activations, 0, 1, output, 0, blocks, rows + ReadAheadBytes), path);
+        for (int r = grouped; r < rowCount; r += DecodeTileRows)
         {
-            int count = Math.Min(DecodeTileRows, rowCount - r);
             byte* tile = rows + r * rowBytes;
-            // The hardware prefetcher stops at each 4 KiB page; asking for the lines ahead keeps the reads streaming.
-            byte* wanted = tile + count * rowBytes + PrefetchBytes;
-            if (wanted > end)
-                wanted = end;
-            for (; Sse.IsSupported && prefetched < wanted; prefetched += 64)
-                Sse.Prefetch0(prefetched);
-            RunTile(new TileArgs(tile, rowBytes, count, activations, 0, 1, output + r, 0, blocks), path);
+            RunTile(new TileArgs(tile, rowBytes, Math.Min(DecodeTileRows, rowCount - r), activations, 0, 1, output + r, 0, blocks, tile + ReadAheadBytes), path);
         }
     }
+
+    /// <summary>
+    /// Decodes the leading rows of a one-token range on <paramref name="path"/> with a body that takes several rows at
+    /// once, for kernels that have one; returns how many rows it did (the rest run as one-token tiles).
+    /// </summary>
+    protected virtual int DecodeGroups(in TileArgs range, KernelPath path) => 0;
 
     /// <summary>Validates rows for a tile or row pass on <paramref name="path"/>; returns the blocks per row.</summary>
     int CheckRows(long rowBytes, int rowCount, KernelPath path)
@@ -175,8 +177,10 @@ internal abstract unsafe class BlockKernel : IRowKernel
     /// <summary>A tile as separate dots, for paths without a register-tiled body.</summary>
     protected void DotEach(in TileArgs tile, KernelPath path)
     {
+        var ahead = new ReadAhead(tile.ReadAhead);
         for (int r = 0; r < tile.RowCount; r++)
         {
+            ahead.Step(tile.RowBytes);
             for (int t = 0; t < tile.TokenCount; t++)
             {
                 byte* row = tile.Rows + r * tile.RowBytes, activations = tile.Activations + t * tile.ActivationStride;

@@ -123,8 +123,11 @@ internal readonly unsafe struct FloatTile<TFormat> : ITileKernel where TFormat :
         Vector512<float> c00 = default, c10 = default, c20 = default, c30 = default, c01 = default, c11 = default, c21 = default, c31 = default;
         Vector512<float> c02 = default, c12 = default, c22 = default, c32 = default, c03 = default, c13 = default, c23 = default, c33 = default;
         int n = tile.Blocks, i = 0;
+        var ahead = new ReadAhead(tile.ReadAhead);
+        int stepBytes = TRows.Value * 16 * (TFormat.Type == GgmlType.F32 ? sizeof(float) : sizeof(ushort));
         for (; i + 16 <= n; i += 16)
         {
+            ahead.Step(stepBytes);
             Vector512<float> v1 = default, v2 = default, v3 = default;
             var v0 = TFormat.Load16(w0, i);
             if (TRows.Value > 1)

@@ -52,7 +52,7 @@ internal static class Fp16
     public static Vector512<float> Widen(Vector256<ushort> halves) => FromHalfBits(Avx512F.ConvertToVector512Int32(halves).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> FromHalfBits(Vector256<uint> bits)
+    internal static Vector256<float> FromHalfBits(Vector256<uint> bits)
     {
         var magnitude = bits & Vector256.Create(0x7FFFu);
         var sign = (bits & Vector256.Create(0x8000u)) << 16;

@@ -176,8 +176,10 @@ internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
         Vector256<float> c00 = default, c10 = default, c20 = default, c30 = default, c01 = default, c11 = default, c21 = default, c31 = default;
         Vector256<float> c02 = default, c12 = default, c22 = default, c32 = default, c03 = default, c13 = default, c23 = default, c33 = default;
         int weightBytes = TFormat.BlockBytes;
+        var ahead = new ReadAhead(tile.ReadAhead);
         for (int b = 0; b < tile.Blocks; b++)
         {
+            ahead.Step(TRows.Value * weightBytes);
             var rows = new BlockRows(w0, w1, w2, w3, TRows.Value);
             Token<TRows>(a0, rows, ref c00, ref c10, ref c20, ref c30);
             if (TTokens.Value > 1)

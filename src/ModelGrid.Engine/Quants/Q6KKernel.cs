@@ -125,8 +125,10 @@ internal readonly unsafe struct Q6KRows512 : IRowsKernel
         // Four int lanes (eight pair sums, 16 values) per scale: scales 4k..4k+3 for the k-th 64 values.
         var fourScales = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         var sum = Vector128<float>.Zero;
+        var ahead = new ReadAhead(tile.ReadAhead);
         for (int b = 0; b < tile.Blocks; b++)
         {
+            ahead.Step(TRows.Value * 210);
             var y0 = Vector512.Load((sbyte*)a + 4);
             var y1 = Vector512.Load((sbyte*)a + 68);
             var y2 = Vector512.Load((sbyte*)a + 132);
@@ -195,8 +197,10 @@ internal readonly unsafe struct Q6KRows256<TDot> : IRowsKernel where TDot : stru
         byte* w0 = tile.Row<TRows>(0), w1 = tile.Row<TRows>(1), w2 = tile.Row<TRows>(2), w3 = tile.Row<TRows>(3);
         byte* a = tile.Activations;
         var sum = Vector128<float>.Zero;
+        var ahead = new ReadAhead(tile.ReadAhead);
         for (int b = 0; b < tile.Blocks; b++)
         {
+            ahead.Step(TRows.Value * 210);
             sbyte* y = KQuants.ActivationQuants(a);
             var bsums = Vector256.Load(KQuants.ActivationSums(a));
             Vector256<int> i1 = default, i2 = default, i3 = default;

@@ -87,8 +87,10 @@ internal readonly unsafe struct SuperBlockTile<TFormat, TDot> : ITileKernel
         byte* a0 = tile.Token<TTokens>(0), a1 = tile.Token<TTokens>(1), a2 = tile.Token<TTokens>(2), a3 = tile.Token<TTokens>(3);
         Vector128<float> s0 = default, s1 = default, s2 = default, s3 = default;
         int weightBytes = TFormat.BlockBytes;
+        var ahead = new ReadAhead(tile.ReadAhead);
         for (int b = 0; b < tile.Blocks; b++)
         {
+            ahead.Step(TRows.Value * weightBytes);
             Vector256<short> scales1 = default, scales2 = default, scales3 = default, mins1 = default, mins2 = default, mins3 = default;
             TFormat.Scales(w0, out var scales0, out var mins0);
             if (TRows.Value > 1)

@@ -20,9 +20,11 @@ internal readonly struct Four : ITileCount { public static int Value => 4; }
 
 /// <summary>
 /// One register tile: up to four weight rows (whole blocks each) against up to four encoded activation
-/// vectors, writing Output[t·OutputStride + r].
+/// vectors, writing Output[t·OutputStride + r]. A decoding tile also names where its <see cref="ReadAhead"/> starts.
 /// </summary>
-internal readonly unsafe struct TileArgs(byte* rows, long rowBytes, int rowCount, byte* activations, long activationStride, int tokenCount, float* output, long outputStride, int blocks)
+internal readonly unsafe struct TileArgs(
+    byte* rows, long rowBytes, int rowCount, byte* activations, long activationStride, int tokenCount, float* output, long outputStride, int blocks,
+    byte* readAhead = null)
 {
     public readonly byte* Rows = rows;
     public readonly long RowBytes = rowBytes;
@@ -33,6 +35,7 @@ internal readonly unsafe struct TileArgs(byte* rows, long rowBytes, int rowCount
     public readonly float* Output = output;
     public readonly long OutputStride = outputStride;
     public readonly int Blocks = blocks;
+    public readonly byte* ReadAhead = readAhead;
 
     /// <summary>Row <paramref name="r"/>, or row 0 for a row the tile shape leaves unused (never read, so any valid address does).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -46,6 +49,27 @@ internal readonly unsafe struct TileArgs(byte* rows, long rowBytes, int rowCount
     {
         if (r < TRows.Value && t < TTokens.Value)
             Output[t * OutputStride + r] = value;
+    }
+}
+
+/// <summary>
+/// Software prefetch paced with a decoding pass: each step asks for as many bytes of the region ahead as the step reads,
+/// so the lines arrive a fixed distance ahead of the reads. Asking for a whole tile's lines at once (more than the core
+/// has miss buffers for, with long rows) left rows of 3072 values streaming at two thirds of the speed of 1024-value ones.
+/// A tile without a region (prompt tiles) steps nothing.
+/// </summary>
+internal unsafe struct ReadAhead(byte* start)
+{
+    byte* _next = start, _wanted = start;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Step(long bytes)
+    {
+        if (_next == null || !Sse.IsSupported)
+            return;
+        _wanted += bytes;
+        for (; _next < _wanted; _next += 64)
+            Sse.Prefetch0(_next);
     }
 }
 

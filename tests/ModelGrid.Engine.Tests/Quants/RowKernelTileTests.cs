@@ -115,7 +115,7 @@ public unsafe class RowKernelTileTests
         var random = new Random(6000 + (int)type);
         foreach (int n in Lengths(type))
         {
-            const int maxRows = 9;
+            int maxRows = 2 * Q4KDecodeGroups<Avx2ByteDot>.Rows + 3;
             long rowBytes = GgmlTypeInfo.RowBytes(type, n);
             var rows = Enumerable.Range(0, maxRows).SelectMany(_ => RandomRow(type, n, random)).ToArray();
             var activations = Encode(kernel.Activations, RandomActivations(n, random));
