@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -38,8 +37,6 @@ internal static unsafe class RowGroups
     /// </summary>
     public static ReadOnlySpan<int> LaneRows => [0, 1, 4, 5, 2, 3, 6, 7];
 
-    [ThreadStatic] static byte[]? t_scratch;
-
     /// <summary>Runs the range's whole groups of rows if it has enough tokens; returns how many rows it did (from the first).</summary>
     // Fully optimized at the first call: these loops stayed at tier 0 under tiered compilation.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -48,10 +45,7 @@ internal static unsafe class RowGroups
         int groups = range.RowCount / Rows;
         if (groups == 0 || range.TokenCount < MinTokens)
             return 0;
-        int bytes = range.Blocks * TBody.GroupBlockBytes;
-        if (t_scratch is null || t_scratch.Length < bytes)
-            t_scratch = GC.AllocateUninitializedArray<byte>(bytes, pinned: true);
-        byte* scratch = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(t_scratch));
+        byte* scratch = ThreadScratch<TBody>.Get(range.Blocks * TBody.GroupBlockBytes);
         for (int g = 0; g < groups; g++)
         {
             TBody.Repack(range.Rows + g * Rows * range.RowBytes, range.RowBytes, range.Blocks, scratch);
