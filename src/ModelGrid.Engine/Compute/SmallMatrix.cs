@@ -30,6 +30,10 @@ public static unsafe class SmallMatrix
             }
             // Column panels outside, rows inside: a panel of b (k × 16) stays in L1 while every row of a passes over it.
             int j = 0;
+            // Two rows (a decoding step's queries of one KV head) take panels of 32 columns: eight accumulators again,
+            // and each row of b read in whole cache lines.
+            for (; m == 2 && !lowerTriangularA && j + 32 <= n; j += 32)
+                Block2x32(pa, lda, pb + j, ldb, pc + j, ldc, k);
             for (; j + 16 <= n; j += 16)
                 Panel(pa, lda, pb + j, ldb, pc + j, ldc, m, k, lowerTriangularA, wide: true);
             for (; j + 8 <= n; j += 8)
@@ -125,6 +129,35 @@ public static unsafe class SmallMatrix
         (Vector256.Load(c + ldc) + c1).Store(c + ldc);
         (Vector256.Load(c + 2 * ldc) + c2).Store(c + 2 * ldc);
         (Vector256.Load(c + 3 * ldc) + c3).Store(c + 3 * ldc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Block2x32(float* a, int lda, float* b, int ldb, float* c, int ldc, int depth)
+    {
+        Vector256<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector256<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        float* a1 = a + lda;
+        for (int p = 0; p < depth; p++, b += ldb)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var b2 = Vector256.Load(b + 16);
+            var b3 = Vector256.Load(b + 24);
+            var w = Vector256.Create(a[p]);
+            c00 = Vector256.FusedMultiplyAdd(w, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(w, b1, c01);
+            c02 = Vector256.FusedMultiplyAdd(w, b2, c02);
+            c03 = Vector256.FusedMultiplyAdd(w, b3, c03);
+            w = Vector256.Create(a1[p]);
+            c10 = Vector256.FusedMultiplyAdd(w, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(w, b1, c11);
+            c12 = Vector256.FusedMultiplyAdd(w, b2, c12);
+            c13 = Vector256.FusedMultiplyAdd(w, b3, c13);
+        }
+        Accumulate(c, c00, c01);
+        Accumulate(c + 16, c02, c03);
+        Accumulate(c + ldc, c10, c11);
+        Accumulate(c + ldc + 16, c12, c13);
     }
 
     /// <summary>One row of c past the last block of four rows.</summary>

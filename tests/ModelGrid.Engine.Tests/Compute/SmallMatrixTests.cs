@@ -14,6 +14,8 @@ public sealed class SmallMatrixTests
         { 37, 64, 256, 5 },
         { 128, 45, 128, 1 },
         { 3, 9, 8, 2 },
+        { 2, 128, 64, 0 },
+        { 2, 61, 72, 3 },
     };
 
     [Theory]

@@ -99,7 +99,7 @@ public sealed unsafe class Attention(
             rope.Apply(q, k, headDim, _batch.RopePosition(t));
 
             var cache = Cache(_batch.Sequence(t));
-            k.CopyTo(new Span<float>(cache.Key(position), kWidth));
+            cache.StoreKey(position, k);
             v.CopyTo(new Span<float>(cache.Value(position), vWidth));
         }
     }
@@ -148,9 +148,8 @@ public sealed unsafe class Attention(
 
     /// <summary>
     /// One (block of rows, KV head): for each row and each query head of the group, softmax(q·K/√d)·V over positions
-    /// up to the row's own. A block of several rows runs as two small matrix products per cache page (scores = Q·Kᵀ,
-    /// output = P·V), so each loaded key and value feeds a register tile of queries; a single row (decoding) takes one
-    /// dot product per position, which needs no transposed keys.
+    /// up to the row's own, as two small matrix products per cache page (scores = Q·Kᵀ, output = P·V) so that each
+    /// loaded key and value feeds a register tile of queries; a decoding step is a block of one row.
     /// </summary>
     void IParallelWork.Execute(int item)
     {
@@ -159,14 +158,11 @@ public sealed unsafe class Attention(
         int firstPosition = _batch.Position(first), length = firstPosition + rows;
         var cache = Cache(_batch.Sequence(first));
         int queries = rows * group;
-        float[] rented = ArrayPool<float>.Shared.Rent(queries * (length + headDim + valueDim) + headDim * KvCache.PagePositions);
+        float[] rented = ArrayPool<float>.Shared.Rent(queries * (length + Math.Max(headDim, valueDim)));
         fixed (float* scratch = rented)
         {
             float* scores = scratch;
-            if (rows >= MinRowsForMatrixForm)
-                ScoresByPages(scratch + queries * length, first, rows, kvHead, cache, length, scores);
-            else
-                ScoresByPositions(first, rows, kvHead, cache, firstPosition, length, scores);
+            ScoresByPages(scratch + queries * length, first, rows, kvHead, cache, length, scores);
             // Row r sees positions 0..firstPosition + r; the scores past that (computed by the page products) weigh nothing.
             for (int r = 0; r < rows; r++)
                 for (int g = 0; g < group; g++)
@@ -175,26 +171,20 @@ public sealed unsafe class Attention(
                     Kernels.Softmax(row[..(firstPosition + r + 1)]);
                     row[(firstPosition + r + 1)..].Clear();
                 }
-            if (rows >= MinRowsForMatrixForm)
-                ValuesByPages(scratch + queries * length, first, rows, kvHead, cache, length, scores);
-            else
-                ValuesByPositions(first, rows, kvHead, cache, firstPosition, length, scores);
+            ValuesByPages(scratch + queries * length, first, rows, kvHead, cache, length, scores);
         }
         ArrayPool<float>.Shared.Return(rented);
     }
-
-    // Below this many rows a block's queries are too few to pay for transposing each page of keys.
-    const int MinRowsForMatrixForm = 4;
 
     float* GroupQueries(int token, int kvHead) => _query.Pointer + ((long)token * heads + kvHead * (heads / kvHeads)) * headDim;
 
     float* GroupOutputs(int token, int kvHead) => _mixed.Pointer + ((long)token * heads + kvHead * (heads / kvHeads)) * valueDim;
 
-    /// <summary>scores (queries × length) = (Q/√d)·Kᵀ, page by page: each page of keys transposed once for all queries.</summary>
+    /// <summary>scores (queries × length) = (Q/√d)·Kᵀ, page by page (key pages are stored transposed).</summary>
     void ScoresByPages(float* scratch, int first, int rows, int kvHead, KvCache cache, int length, float* scores)
     {
-        int group = heads / kvHeads, queries = rows * group, keyStride = kvHeads * headDim;
-        float* q = scratch, keys = scratch + queries * headDim;
+        int group = heads / kvHeads, queries = rows * group;
+        float* q = scratch;
         for (int r = 0; r < rows; r++)
             TensorPrimitives.Multiply(new ReadOnlySpan<float>(GroupQueries(first + r, kvHead), group * headDim), 1f / MathF.Sqrt(headDim),
                 new Span<float>(q + r * group * headDim, group * headDim));
@@ -202,9 +192,9 @@ public sealed unsafe class Attention(
         for (int start = 0; start < length; start += KvCache.PagePositions)
         {
             int count = Math.Min(KvCache.PagePositions, length - start);
-            SmallMatrix.Transpose(new ReadOnlySpan<float>(cache.Key(start) + kvHead * headDim, (count - 1) * keyStride + headDim), keyStride,
-                new Span<float>(keys, headDim * count), count, headDim);
-            SmallMatrix.MultiplyAdd(new ReadOnlySpan<float>(q, queries * headDim), headDim, new ReadOnlySpan<float>(keys, headDim * count), count,
+            float* keys = cache.KeyPage(start) + (long)kvHead * headDim * KvCache.PagePositions;
+            SmallMatrix.MultiplyAdd(new ReadOnlySpan<float>(q, queries * headDim), headDim,
+                new ReadOnlySpan<float>(keys, (headDim - 1) * KvCache.PagePositions + count), KvCache.PagePositions,
                 new Span<float>(scores + start, (queries - 1) * length + count), length, queries, headDim, count);
         }
     }
@@ -224,42 +214,5 @@ public sealed unsafe class Attention(
         }
         for (int r = 0; r < rows; r++)
             new ReadOnlySpan<float>(output + r * group * valueDim, group * valueDim).CopyTo(new Span<float>(GroupOutputs(first + r, kvHead), group * valueDim));
-    }
-
-    /// <summary>Each row's scores over the positions it sees, one query against a cache page of keys at a time.</summary>
-    void ScoresByPositions(int first, int rows, int kvHead, KvCache cache, int firstPosition, int length, float* scores)
-    {
-        int group = heads / kvHeads, keyStride = kvHeads * headDim;
-        float scale = 1f / MathF.Sqrt(headDim);
-        for (int r = 0; r < rows; r++)
-        {
-            int seen = firstPosition + r + 1;
-            for (int g = 0; g < group; g++)
-            {
-                float* query = GroupQueries(first + r, kvHead) + g * headDim, row = scores + (r * group + g) * length;
-                for (int start = 0; start < seen; start += KvCache.PagePositions)
-                    VectorMath.DotRows(query, cache.Key(start) + kvHead * headDim, keyStride, Math.Min(KvCache.PagePositions, seen - start), headDim, row + start);
-                var span = new Span<float>(row, seen);
-                TensorPrimitives.Multiply(span, scale, span);
-            }
-        }
-    }
-
-    /// <summary>Each row's output, Σ p·V over the positions it sees, a cache page of values at a time.</summary>
-    void ValuesByPositions(int first, int rows, int kvHead, KvCache cache, int firstPosition, int length, float* scores)
-    {
-        int group = heads / kvHeads, valueStride = kvHeads * valueDim;
-        for (int r = 0; r < rows; r++)
-        {
-            int seen = firstPosition + r + 1;
-            for (int g = 0; g < group; g++)
-            {
-                float* output = GroupOutputs(first + r, kvHead) + g * valueDim, weights = scores + (r * group + g) * length;
-                new Span<float>(output, valueDim).Clear();
-                for (int start = 0; start < seen; start += KvCache.PagePositions)
-                    VectorMath.MultiplyAddRows(output, cache.Value(start) + kvHead * valueDim, valueStride, weights + start,
-                        Math.Min(KvCache.PagePositions, seen - start), valueDim);
-            }
-        }
     }
 }

@@ -5,7 +5,10 @@ namespace ModelGrid.Engine.Models.Blocks;
 /// <summary>
 /// One attention layer's keys and values for one sequence, f32, in fixed-size pages of <see cref="PagePositions"/>
 /// positions. Pages are added as the sequence grows (nothing is copied) and come from, and go back to,
-/// <see cref="KvPagePool"/>, so the memory of finished sequences serves the next ones.
+/// <see cref="KvPagePool"/>, so the memory of finished sequences serves the next ones. Value pages hold one row per
+/// position; key pages are stored transposed, one row of <see cref="PagePositions"/> positions per channel, so that a
+/// head's q·Kᵀ over a page is a plain matrix product reading contiguous memory (row-major keys had to be transposed
+/// for every block of queries, and a decoding step read each position's head slice 4 KiB apart).
 /// </summary>
 public sealed unsafe class KvCache(int keyWidth, int valueWidth, int contextLength) : IDisposable
 {
@@ -17,7 +20,16 @@ public sealed unsafe class KvCache(int keyWidth, int valueWidth, int contextLeng
     readonly nint[] _valuePages = new nint[(contextLength + PageMask) >> PageShift];
     int _pages;
 
-    public float* Key(int position) => (float*)_keyPages[position >> PageShift] + (long)(position & PageMask) * keyWidth;
+    /// <summary>The key page holding <paramref name="position"/>: channel c's positions are the row at c·<see cref="PagePositions"/>.</summary>
+    public float* KeyPage(int position) => (float*)_keyPages[position >> PageShift];
+
+    public void StoreKey(int position, ReadOnlySpan<float> key)
+    {
+        ArgumentOutOfRangeException.ThrowIfNotEqual(key.Length, keyWidth);
+        float* column = KeyPage(position) + (position & PageMask);
+        for (int c = 0; c < key.Length; c++)
+            column[c * PagePositions] = key[c];
+    }
 
     public float* Value(int position) => (float*)_valuePages[position >> PageShift] + (long)(position & PageMask) * valueWidth;
 
@@ -42,7 +54,8 @@ public sealed unsafe class KvCache(int keyWidth, int valueWidth, int contextLeng
         for (int page = 0; page <= (positions - 1) >> PageShift; page++)
         {
             long rows = Math.Min(PagePositions, positions - ((long)page << PageShift));
-            Buffer.MemoryCopy((void*)_keyPages[page], (void*)copy._keyPages[page], rows * keyWidth * sizeof(float), rows * keyWidth * sizeof(float));
+            long keyBytes = (long)PagePositions * keyWidth * sizeof(float);
+            Buffer.MemoryCopy((void*)_keyPages[page], (void*)copy._keyPages[page], keyBytes, keyBytes);
             Buffer.MemoryCopy((void*)_valuePages[page], (void*)copy._valuePages[page], rows * valueWidth * sizeof(float), rows * valueWidth * sizeof(float));
         }
         return copy;
