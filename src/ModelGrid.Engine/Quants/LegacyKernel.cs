@@ -55,14 +55,18 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
     }
 
     protected override float DotAvx2(byte* row, byte* activations, int blocks) =>
-        TFormat.HasMin ? Dot256<Avx2ByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, Avx2ByteDot>>(row, activations, blocks);
+        TFormat.HasMin ? Dot256<Avx2ByteDot>(row, activations, blocks)
+        : NeedsSignTrick ? SignedBlocksAvx2<TFormat>.Dot(row, activations, blocks)
+        : DotByTile<LegacyTile<TFormat, Avx2ByteDot>>(row, activations, blocks);
 
     protected override float DotAvxVnni(byte* row, byte* activations, int blocks) =>
         TFormat.HasMin ? Dot256<VnniByteDot>(row, activations, blocks) : DotByTile<LegacyTile<TFormat, VnniByteDot>>(row, activations, blocks);
 
+    // The sign-trick formats' AVX2 bodies decode four rows at a time and run prompts as row groups (SignedBlocksAvx2,
+    // LegacyRowGroupsAvx2); the rows past those run as dots, in the same per-block form.
     protected override void TileAvx2(in TileArgs tile)
     {
-        if (TFormat.HasMin)
+        if (TFormat.HasMin || NeedsSignTrick)
             DotEach(tile, KernelPath.Avx2);
         else
             TileShapes.Run<LegacyTile<TFormat, Avx2ByteDot>>(tile);
@@ -77,6 +81,9 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
         int grouped = TFormat.HasMin || !NeedsSignTrick ? 0 : RowGroups.Run<LegacyRowGroupsAvx2<TFormat>>(range);
         RunTiles(RowGroups.From(range, grouped), KernelPath.Avx2);
     }
+
+    protected override int DecodeGroups(in TileArgs range, KernelPath path) =>
+        path == KernelPath.Avx2 && !TFormat.HasMin && NeedsSignTrick ? SignedBlocksAvx2<TFormat>.DecodeQuads(range) : 0;
 
     protected override void TileAvxVnni(in TileArgs tile)
     {

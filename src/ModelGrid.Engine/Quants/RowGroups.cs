@@ -16,6 +16,9 @@ internal unsafe interface IRowGroupBody
     /// <summary>Scratch bytes of one block of a repacked group.</summary>
     static abstract int GroupBlockBytes { get; }
 
+    /// <summary>Fewest tokens for which repacking pays (fewer run as register tiles).</summary>
+    static virtual int MinTokens => RowGroups.MinTokens;
+
     static abstract void Repack(byte* rows, long rowBytes, int blocks, byte* scratch);
 
     /// <summary>Writes the eight rows' outputs of one or two tokens (<paramref name="outputStride"/> apart) from a repacked group.</summary>
@@ -43,7 +46,7 @@ internal static unsafe class RowGroups
     public static int Run<TBody>(in TileArgs range) where TBody : IRowGroupBody
     {
         int groups = range.RowCount / Rows;
-        if (groups == 0 || range.TokenCount < MinTokens)
+        if (groups == 0 || range.TokenCount < TBody.MinTokens)
             return 0;
         byte* scratch = ThreadScratch<TBody>.Get(range.Blocks * TBody.GroupBlockBytes);
         for (int g = 0; g < groups; g++)
