@@ -293,7 +293,8 @@ internal readonly unsafe struct Q4KDecodeGroups<TDot> where TDot : struct, IByte
             return 0;
         long groupBytes = Rows * range.RowBytes;
         byte* scratch = ThreadScratch<Q4KDecodeGroups<TDot>>.Get(range.Blocks * ScratchBlockBytes);
-        var ahead = ReadAhead.ForGroups(range, groupBytes);
+        // The header pass reads all of a group's rows first, so the reads ahead run a group further than a tile's.
+        var ahead = new ReadAhead(range.ReadAhead + groupBytes);
         for (int g = 0; g < groups; g++)
             Group(range.Rows + g * groupBytes, range.RowBytes, range.Blocks, range.Activations, range.Output + g * Rows, ref ahead, scratch);
         return groups * Rows;

@@ -62,17 +62,6 @@ internal unsafe struct ReadAhead(byte* start)
 {
     byte* _next = start, _wanted = start;
 
-    /// <summary>
-    /// For decoding bodies that read a whole group of rows per block: the first group past the range's region at once,
-    /// then paced one group further ahead than a tile's, so each group's lines are in before its first block.
-    /// </summary>
-    public static ReadAhead ForGroups(in TileArgs range, long groupBytes)
-    {
-        for (byte* line = range.ReadAhead, end = line + groupBytes; Sse.IsSupported && line < end; line += 64)
-            Sse.Prefetch0(line);
-        return new ReadAhead(range.ReadAhead + groupBytes);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Step(long bytes)
     {

@@ -51,49 +51,6 @@ public sealed unsafe class VectorMathTests
             Assert.Equal(expected[i], actual[i], 1e-6f);
     }
 
-    [Theory]
-    [InlineData(1, 128)]
-    [InlineData(7, 128)]
-    [InlineData(9, 64)]
-    [InlineData(5, 100)]
-    public void DotRows_matches_the_scalar_reference(int count, int n)
-    {
-        const int stride = 300;
-        var x = RandomVector(n, 7);
-        var rows = RandomVector(stride * (count - 1) + n, 8);
-        var expected = new float[count];
-        var actual = new float[count];
-        fixed (float* px = x, pr = rows, pe = expected, pa = actual)
-        {
-            VectorMath.DotRowsScalar(px, pr, stride, count, n, pe);
-            VectorMath.DotRows(px, pr, stride, count, n, pa);
-        }
-        for (int i = 0; i < count; i++)
-            Assert.Equal(expected[i], actual[i], 1e-4f);
-    }
-
-    [Theory]
-    [InlineData(1, 128)]
-    [InlineData(13, 128)]
-    [InlineData(6, 64)]
-    [InlineData(5, 100)]
-    [InlineData(3, 7)]
-    public void MultiplyAddRows_matches_the_scalar_reference(int count, int n)
-    {
-        const int stride = 300;
-        var rows = RandomVector(stride * (count - 1) + n, 9);
-        var weights = RandomVector(count, 10);
-        var expected = RandomVector(n, 11);
-        var actual = (float[])expected.Clone();
-        fixed (float* pr = rows, pw = weights, pe = expected, pa = actual)
-        {
-            VectorMath.MultiplyAddRowsScalar(pe, pr, stride, pw, count, n);
-            VectorMath.MultiplyAddRows(pa, pr, stride, pw, count, n);
-        }
-        for (int i = 0; i < n; i++)
-            Assert.Equal(expected[i], actual[i], 1e-4f);
-    }
-
     [Fact]
     public void Softmax_sums_to_one_and_keeps_order()
     {
