@@ -224,15 +224,25 @@ internal readonly unsafe struct Q6KRows256<TDot> : IRowsKernel where TDot : stru
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> Row(byte* w, sbyte* y, Vector256<short> bsums)
     {
-        var scales = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)(w + 192)));
-        var acc = Half(Vector256<int>.Zero, w, w + 128, y, scales, 0);
-        acc = Half(acc, w + 64, w + 160, y + 128, scales, 4);
-        return acc - (Avx2.MultiplyAddAdjacent(bsums, scales) << 5);
+        var packed = Vector128.Load((sbyte*)(w + 192));
+        // The even scales in the low half and the odd ones in the high half: one in-lane shuffle then gives 32 values'
+        // pair of scales (a cross-lane permute and a shuffle from the scales in order).
+        var byPair = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(packed, EvenThenOdd));
+        var acc = Half(Vector256<int>.Zero, w, w + 128, y, byPair, 0);
+        acc = Half(acc, w + 64, w + 160, y + 128, byPair, 4);
+        return acc - (Avx2.MultiplyAddAdjacent(bsums, Avx2.ConvertToVector256Int16(packed)) << 5);
     }
+
+    static Vector128<sbyte> EvenThenOdd => Vector128.Create((sbyte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+
+    /// <summary>Scales 2k (elements 0..7) and 2k + 1 (8..15) of <paramref name="byPair"/>'s even | odd halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<short> Pair(Vector256<short> byPair, int k) =>
+        Avx2.Shuffle(byPair.AsByte(), Vector256.Create((short)((2 * k + 1) << 8 | 2 * k)).AsByte()).AsInt16();
 
     /// <summary>128 values: low nibbles at <paramref name="low"/> (64 bytes), top two bits at <paramref name="high"/> (32 bytes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<int> Half(Vector256<int> acc, byte* low, byte* high, sbyte* y, Vector256<short> scales, int firstPair)
+    static Vector256<int> Half(Vector256<int> acc, byte* low, byte* high, sbyte* y, Vector256<short> byPair, int firstPair)
     {
         var lowNibbles = Vector256.Create((byte)0x0F);
         var ql0 = Vector256.Load(low);
@@ -242,9 +252,9 @@ internal readonly unsafe struct Q6KRows256<TDot> : IRowsKernel where TDot : stru
         var q1 = (ql1 & lowNibbles) | (SimdBlocks.Bits(qh, 2, 3).AsUInt16() << 4).AsByte();
         var q2 = SimdBlocks.Bits(ql0, 4, 0x0F) | (SimdBlocks.Bits(qh, 4, 3).AsUInt16() << 4).AsByte();
         var q3 = SimdBlocks.Bits(ql1, 4, 0x0F) | (SimdBlocks.Bits(qh, 6, 3).AsUInt16() << 4).AsByte();
-        acc = TDot.DotShorts(acc, KQuants.PairSums(q0, y), SimdBlocks.ScalePair(scales, firstPair));
-        acc = TDot.DotShorts(acc, KQuants.PairSums(q1, y + 32), SimdBlocks.ScalePair(scales, firstPair + 1));
-        acc = TDot.DotShorts(acc, KQuants.PairSums(q2, y + 64), SimdBlocks.ScalePair(scales, firstPair + 2));
-        return TDot.DotShorts(acc, KQuants.PairSums(q3, y + 96), SimdBlocks.ScalePair(scales, firstPair + 3));
+        acc = TDot.DotShorts(acc, KQuants.PairSums(q0, y), Pair(byPair, firstPair));
+        acc = TDot.DotShorts(acc, KQuants.PairSums(q1, y + 32), Pair(byPair, firstPair + 1));
+        acc = TDot.DotShorts(acc, KQuants.PairSums(q2, y + 64), Pair(byPair, firstPair + 2));
+        return TDot.DotShorts(acc, KQuants.PairSums(q3, y + 96), Pair(byPair, firstPair + 3));
     }
 }
