@@ -37,7 +37,9 @@ if (args is ["rows", ..])
 {
     bool cached = args.Contains("--cached");
     int threads = Option("--threads", 1), columns = Option("--columns", 1024);
-    var names = args.Skip(1).Where((a, i) => !a.StartsWith("--") && !args[i].StartsWith("--t") && !args[i].StartsWith("--co"));
+    string[] valued = ["--threads", "--columns"];
+    // args[i] is the argument before a (the first is skipped): the value of an option is not a type.
+    var names = args.Skip(1).Where((a, i) => !a.StartsWith("--") && !valued.Contains(args[i]));
     foreach (var name in names)
     {
         var type = Enum.Parse<ModelGrid.Engine.Tensors.GgmlType>(name, ignoreCase: true);

@@ -136,8 +136,7 @@ internal abstract unsafe class BlockKernel : IRowKernel
     {
         int blocks = CheckRows(rowBytes, rowCount, path);
         // The first lines at once, then each tile's reads ask for the bytes ReadAheadBytes past them (see ReadAhead).
-        for (byte* line = rows, end = rows + Math.Min(rowCount * rowBytes, ReadAheadBytes); Sse.IsSupported && line < end; line += 64)
-            Sse.Prefetch0(line);
+        ReadAhead.Burst(rows, Math.Min(rowCount * rowBytes, ReadAheadBytes));
         int grouped = DecodeGroups(new TileArgs(rows, rowBytes, rowCount, activations, 0, 1, output, 0, blocks, rows + ReadAheadBytes), path);
         for (int r = grouped; r < rowCount; r += DecodeTileRows)
         {

@@ -16,9 +16,6 @@ internal interface IByteDot256
 
     /// <summary>acc + the sums of two adjacent i16×i16 products per int lane.</summary>
     static abstract Vector256<int> DotShorts(Vector256<int> acc, Vector256<short> left, Vector256<short> right);
-
-    /// <summary>Whether <see cref="DotBytes"/> saturates pair sums (<c>vpmaddubsw</c>), so unsigned bytes above 127 against signed ones may clip.</summary>
-    static abstract bool SaturatesPairs { get; }
 }
 
 internal readonly struct Avx2ByteDot : IByteDot256
@@ -30,8 +27,6 @@ internal readonly struct Avx2ByteDot : IByteDot256
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> DotShorts(Vector256<int> acc, Vector256<short> left, Vector256<short> right) =>
         Avx2.Add(acc, Avx2.MultiplyAddAdjacent(left, right));
-
-    public static bool SaturatesPairs => true;
 }
 
 internal readonly struct VnniByteDot : IByteDot256
@@ -43,8 +38,6 @@ internal readonly struct VnniByteDot : IByteDot256
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> DotShorts(Vector256<int> acc, Vector256<short> left, Vector256<short> right) =>
         AvxVnni.MultiplyWideningAndAdd(acc, left, right);
-
-    public static bool SaturatesPairs => false;
 }
 
 /// <summary>Unpacking helpers shared by the SIMD kernels.</summary>

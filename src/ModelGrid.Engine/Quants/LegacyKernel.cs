@@ -83,7 +83,7 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
     }
 
     protected override int DecodeGroups(in TileArgs range, KernelPath path) =>
-        path == KernelPath.Avx2 && !TFormat.HasMin && NeedsSignTrick ? SignedBlocksAvx2<TFormat>.DecodeQuads(range) : 0;
+        path == KernelPath.Avx2 && NeedsSignTrick ? SignedBlocksAvx2<TFormat>.DecodeQuads(range) : 0;
 
     protected override void TileAvxVnni(in TileArgs tile)
     {
@@ -168,7 +168,8 @@ internal sealed unsafe class LegacyKernel<TFormat>() : BlockKernel(
 /// own 8-lane float accumulator: per block, an exact int32 dot in 8 lanes, converted and multiplied by
 /// d_w·d_a with one FMA, and the lanes summed at the end. The int dot takes the quants unsigned
 /// (q + offset) against signed activations and starts from −offset·Σy, which gives the same lane sums as
-/// |q|·sign(y, q) with one instruction per (row, token) on AVX-VNNI.
+/// |q|·sign(y, q) with one instruction per (row, token) on AVX-VNNI. On AVX2, where <c>vpmaddubsw</c> would clip the
+/// (q + 128)·y pair sums of the sign-trick formats, those run in <see cref="SignedBlocksAvx2{TFormat}"/> instead.
 /// </summary>
 internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
     where TFormat : struct, ILegacyFormat
@@ -244,10 +245,6 @@ internal readonly unsafe struct LegacyTile<TFormat, TDot> : ITileKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Step(Vector256<float> acc, Vector256<byte> unsignedQuants, Vector256<sbyte> y, Vector256<int> start, Vector256<float> scale)
     {
-        // vpmaddubsw would clip (q + 128)·y pair sums: use |q|·sign(y, q) there.
-        var sums = TDot.SaturatesPairs && TFormat.Offset > 64
-            ? SimdBlocks.DotSigned<TDot>(Vector256<int>.Zero, (unsignedQuants ^ Vector256.Create(TFormat.Offset)).AsSByte(), y)
-            : TDot.DotBytes(start, unsignedQuants, y);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), scale, acc);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(TDot.DotBytes(start, unsignedQuants, y)), scale, acc);
     }
 }

@@ -295,8 +295,7 @@ internal readonly unsafe struct Q4KDecodeGroups<TDot> where TDot : struct, IByte
         byte* scratch = ThreadScratch<Q4KDecodeGroups<TDot>>.Get(range.Blocks * ScratchBlockBytes);
         // The header pass reads all of a group's rows first, so the reads ahead run a group further than a tile's: the
         // first group past the range's region at once, then paced.
-        for (byte* line = range.ReadAhead, end = line + groupBytes; Sse.IsSupported && line < end; line += 64)
-            Sse.Prefetch0(line);
+        ReadAhead.Burst(range.ReadAhead, groupBytes);
         var ahead = new ReadAhead(range.ReadAhead + groupBytes);
         for (int g = 0; g < groups; g++)
             Group(range.Rows + g * groupBytes, range.RowBytes, range.Blocks, range.Activations, range.Output + g * Rows, ref ahead, scratch);

@@ -62,6 +62,13 @@ internal unsafe struct ReadAhead(byte* start)
 {
     byte* _next = start, _wanted = start;
 
+    /// <summary>Asks for the lines of <paramref name="bytes"/> bytes from <paramref name="start"/> at once: where a pass begins.</summary>
+    public static void Burst(byte* start, long bytes)
+    {
+        for (byte* line = start, end = start + bytes; Sse.IsSupported && line < end; line += 64)
+            Sse.Prefetch0(line);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Step(long bytes)
     {

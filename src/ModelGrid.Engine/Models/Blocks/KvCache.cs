@@ -51,10 +51,11 @@ public sealed unsafe class KvCache(int keyWidth, int valueWidth, int contextLeng
         if (positions == 0)
             return copy;
         copy.EnsurePosition(positions - 1);
+        // A transposed key page holds a partial page's positions in every channel row: copied whole.
+        long keyBytes = (long)PagePositions * keyWidth * sizeof(float);
         for (int page = 0; page <= (positions - 1) >> PageShift; page++)
         {
             long rows = Math.Min(PagePositions, positions - ((long)page << PageShift));
-            long keyBytes = (long)PagePositions * keyWidth * sizeof(float);
             Buffer.MemoryCopy((void*)_keyPages[page], (void*)copy._keyPages[page], keyBytes, keyBytes);
             Buffer.MemoryCopy((void*)_valuePages[page], (void*)copy._valuePages[page], rows * valueWidth * sizeof(float), rows * valueWidth * sizeof(float));
         }
